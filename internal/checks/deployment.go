@@ -1,0 +1,281 @@
+package checks
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
+)
+
+var upstreamProtocolConsistent = &Check{
+	Meta: Meta{
+		ID: "upstream-protocol-consistent", Title: "edgeAgent and edgeHub use the same upstream protocol",
+		Section: SecDeployment, Seed: "Be consistent with upstream protocol", Severity: policy.Warning, Helpful: true,
+		Decides: "Compares the UpstreamProtocol environment variable of edgeAgent and edgeHub, case-insensitively; unset means Amqp.",
+		Remediation: "Set the same UpstreamProtocol (Amqp, AmqpWs, Mqtt or MqttWs) in the env of both edgeAgent and edgeHub in the " +
+			"deployment manifest, and in [agent.env] of /etc/aziot/config.toml for edgeAgent's first start.",
+		Reference: seedRef("be-consistent-with-upstream-protocol"),
+		Needs:     []string{NeedDocker},
+	},
+	Eval: func(in *Input) []Result {
+		agent, hub := in.Snap.Module(facts.EdgeAgent), in.Snap.Module(facts.EdgeHub)
+		if agent == nil || hub == nil {
+			return []Result{skip("", "edgeAgent or edgeHub has no container (see modules-running)")}
+		}
+		pa, pb := upstreamProtocol(agent), upstreamProtocol(hub)
+		r := Result{}.with("edgeAgent", pa).with("edgeHub", pb)
+		if strings.EqualFold(pa, pb) {
+			r.Status, r.Message = Pass, "edgeAgent and edgeHub both use "+pa
+		} else {
+			r.Status, r.Message = Fail, fmt.Sprintf("edgeAgent uses %s but edgeHub uses %s", pa, pb)
+		}
+		return []Result{r}
+	},
+}
+
+func upstreamProtocol(c *facts.Container) string {
+	if v, ok := c.EnvValue("UpstreamProtocol"); ok && v != "" {
+		return v
+	}
+	return "Amqp"
+}
+
+func storageCheck(id, module, title string) *Check {
+	return &Check{
+		Meta: Meta{
+			ID: id, Title: title, Section: SecDeployment, Seed: "Set up host storage for system modules",
+			Severity: policy.Warning, Helpful: true, IotedgeCheck: id,
+			Decides: "The storage directory, storageFolder (default /tmp) + /" + module + ", must lie under one of the container's " +
+				"bind mounts or volumes (Mounts destinations or Config.Volumes).",
+			Remediation: "Give " + module + " a host directory for its state: in its createOptions add a bind such as " +
+				"\"/srv/" + strings.ToLower(module) + ":/tmp/" + module + "\" (or set storageFolder to a mounted path), and make the host " +
+				"directory writable by the module's user.",
+			Reference: seedRef("set-up-host-storage-for-system-modules"),
+			Needs:     []string{NeedDocker},
+		},
+		Eval: func(in *Input) []Result {
+			c := in.Snap.Module(module)
+			if c == nil {
+				return []Result{skip(module, "no %s container (see modules-running)", module)}
+			}
+			folder := "/tmp"
+			if v, ok := c.EnvValue("storageFolder"); ok && v != "" {
+				folder = v
+			}
+			dir := path.Join(folder, module)
+			r := Result{Module: module}.with("storageDirectory", dir)
+			if dest := mountCovering(c, dir); dest != "" {
+				r.Status, r.Message = Pass, fmt.Sprintf("%s keeps its state in %s, mounted from the host at %s", module, dir, dest)
+				return []Result{r.with("mount", dest)}
+			}
+			r.Status, r.Message = Fail, fmt.Sprintf("%s keeps its state in %s inside the container: messages and state are lost "+
+				"when the container is recreated", module, dir)
+			return []Result{r}
+		},
+	}
+}
+
+// mountCovering returns the mount destination (or volume) that holds dir.
+func mountCovering(c *facts.Container, dir string) string {
+	dests := make([]string, 0, len(c.Mounts)+len(c.ConfigVolumes))
+	for _, m := range c.Mounts {
+		if m.Type != "tmpfs" {
+			dests = append(dests, m.Destination)
+		}
+	}
+	dests = append(dests, c.ConfigVolumes...)
+	for _, d := range dests {
+		d = path.Clean(d)
+		if dir == d || strings.HasPrefix(dir, strings.TrimSuffix(d, "/")+"/") {
+			return d
+		}
+	}
+	return ""
+}
+
+var edgeAgentStorage = storageCheck("edge-agent-storage-mounted-from-host", facts.EdgeAgent,
+	"edgeAgent's storage is persisted on the host")
+var edgeHubStorage = storageCheck("edge-hub-storage-mounted-from-host", facts.EdgeHub,
+	"edgeHub's storage is persisted on the host")
+
+var thirtyTwoBit = map[string]bool{"armv7l": true, "armv6l": true, "arm": true, "armhf": true, "i386": true, "i686": true, "x86": true}
+
+var edgehubOptimizeForPerformance = &Check{
+	Meta: Meta{
+		ID: "edgehub-optimize-for-performance", Title: "edgeHub is not optimized for performance on a constrained device",
+		Section: SecDeployment, Seed: "Don't optimize for performance on constrained devices", Severity: policy.Warning, Helpful: true,
+		Decides: "When the device is constrained (engine memory under constrainedMemoryBytes, or a 32-bit architecture), " +
+			"edgeHub's OptimizeForPerformance must be false; skipped on other devices.",
+		Remediation: "Set OptimizeForPerformance=false in edgeHub's env in the deployment manifest.",
+		Reference:   seedRef("dont-optimize-for-performance-on-constrained-devices"),
+		Needs:       []string{NeedDocker},
+		Params: []policy.ParamSpec{{Name: "constrainedMemoryBytes", Kind: policy.Int, Default: 1 << 30,
+			Doc: "devices with less memory than this are constrained"}},
+	},
+	Eval: func(in *Input) []Result {
+		e := in.Snap.Engine
+		limit := int64(in.Params.Int("constrainedMemoryBytes"))
+		var why []string
+		if e.MemTotal > 0 && e.MemTotal < limit {
+			why = append(why, fmt.Sprintf("%s of memory", bytesIEC(e.MemTotal)))
+		}
+		if thirtyTwoBit[strings.ToLower(e.Arch)] {
+			why = append(why, "a 32-bit architecture ("+e.Arch+")")
+		}
+		if len(why) == 0 {
+			return []Result{skip(facts.EdgeHub, "the device is not constrained (%s of memory, %s)", bytesIEC(e.MemTotal), e.Arch)}
+		}
+		hub := in.Snap.Module(facts.EdgeHub)
+		if hub == nil {
+			return []Result{skip(facts.EdgeHub, "no edgeHub container (see modules-running)")}
+		}
+		v, set := hub.EnvValue("OptimizeForPerformance")
+		r := Result{Module: facts.EdgeHub}.with("constrainedBy", why).with("optimizeForPerformance", v)
+		if strings.EqualFold(strings.TrimSpace(v), "false") {
+			r.Status, r.Message = Pass, "edgeHub has OptimizeForPerformance=false on a constrained device ("+strings.Join(why, ", ")+")"
+			return []Result{r}
+		}
+		shown := "unset (defaults to true)"
+		if set {
+			shown = strconv.Quote(v)
+		}
+		r.Status, r.Message = Fail, fmt.Sprintf("the device is constrained (%s) but edgeHub's OptimizeForPerformance is %s",
+			strings.Join(why, ", "), shown)
+		return []Result{r}
+	},
+}
+
+// debuggerPorts are the ports debuggers listen on (debugpy, delve, vsdbg, node, Java JDWP).
+var debuggerPorts = map[int]string{5678: "debugpy", 2345: "delve", 4020: "vsdbg", 4021: "vsdbg", 4022: "vsdbg",
+	4023: "vsdbg", 4024: "vsdbg", 9229: "node inspector", 5005: "Java JDWP"}
+
+var noDebugImages = &Check{
+	Meta: Meta{
+		ID: "no-debug-images", Title: "No debug builds of module images",
+		Section: SecDeployment, Seed: "Don't use debug versions of module images", Severity: policy.Warning, Helpful: true,
+		Decides: "A module's image tag must not mark a debug build (.debug or -debug), and a custom module must not publish a " +
+			"debugger port (5678, 2345, 4020-4024, 9229, 5005).",
+		Remediation: "Deploy the release build of the module (for example the tag without .debug) and remove the debugger's " +
+			"port bindings from its createOptions.",
+		Reference: seedRef("dont-use-debug-versions-of-module-images"),
+		Needs:     []string{NeedDocker},
+	},
+	Eval: func(in *Input) []Result {
+		var out []Result
+		for _, m := range in.Snap.Modules() {
+			img := m.OriginalImage()
+			var problems []string
+			if ref, err := parseImage(img); err == nil && isDebugTag(ref.tag) {
+				problems = append(problems, "its image "+img+" is a debug build")
+			}
+			if !m.IsSystemModule() {
+				for _, p := range m.Ports {
+					n, _ := strconv.Atoi(strings.SplitN(p.ContainerPort, "/", 2)[0])
+					if tool, ok := debuggerPorts[n]; ok {
+						problems = append(problems, fmt.Sprintf("it publishes %s debugger port %s on host port %s", tool, p.ContainerPort, p.HostPort))
+					}
+				}
+			}
+			if len(problems) > 0 {
+				out = append(out, fail(m.Name, "%s: %s", m.Name, strings.Join(problems, "; ")).with("image", img))
+			} else {
+				out = append(out, pass(m.Name, "%s runs a release image (%s) with no debugger port", m.Name, img))
+			}
+		}
+		return out
+	},
+}
+
+func isDebugTag(tag string) bool {
+	t := strings.ToLower(tag)
+	return strings.HasSuffix(t, ".debug") || strings.Contains(t, "-debug") || t == "debug"
+}
+
+var modulesRunning = &Check{
+	Meta: Meta{
+		ID: "modules-running", Title: "Every module is running",
+		Section: SecDeployment, Seed: "Use correct module images in deployment manifests", Severity: policy.Critical,
+		Decides: "Every container owned by edgeAgent must be running, not restarting more than maxRestartsPerHour (RestartCount " +
+			"averaged over the container's life, at least one hour), and not OOM-killed in the last hour; edgeAgent and edgeHub must " +
+			"exist; every module edgeAgent expects (edgeAgent_total_time_expected_running_seconds) must have a container.",
+		Remediation: "Read the module's logs (`iotedge logs <module>`, `docker logs <module>`) and edgeAgent's logs for pull or " +
+			"create errors; check the image name and registry credentials in the deployment; raise the memory limit of an " +
+			"OOM-killed module.",
+		Reference: seedRef("use-correct-module-images-in-deployment-manifests"),
+		Needs:     []string{NeedDocker},
+		Params: []policy.ParamSpec{{Name: "maxRestartsPerHour", Kind: policy.Int, Default: 3,
+			Doc: "restarts per hour above which a module is restart-looping"}},
+	},
+	Eval: func(in *Input) []Result {
+		now := in.Snap.Time
+		maxRate := float64(in.Params.Int("maxRestartsPerHour"))
+		var out []Result
+		for _, sys := range []string{facts.EdgeAgent, facts.EdgeHub} {
+			if in.Snap.Module(sys) == nil {
+				out = append(out, fail(sys, "there is no %s container owned by IoT Edge: the runtime is not running on this device "+
+					"or was not started by aziot-edged", sys))
+			}
+		}
+		for _, name := range expectedModules(in.Snap) {
+			if in.Snap.Module(name) == nil && name != facts.EdgeAgent && name != facts.EdgeHub {
+				out = append(out, fail(name, "edgeAgent expects module %s but it has no container: its image may not be pullable "+
+					"or its createOptions may be invalid (see edgeAgent's logs)", name))
+			}
+		}
+		for _, m := range in.Snap.Modules() {
+			out = append(out, moduleRunning(m, now, maxRate))
+		}
+		return out
+	},
+}
+
+func moduleRunning(m *facts.Container, now time.Time, maxRate float64) Result {
+	st := m.State
+	r := Result{Module: m.Name}.with("state", st.Status).with("restartCount", st.RestartCount)
+	hours := 1.0
+	if !st.Created.IsZero() {
+		if h := now.Sub(st.Created).Hours(); h > hours {
+			hours = h
+		}
+	}
+	rate := float64(st.RestartCount) / hours
+	recentOOM := st.OOMKilled && (!st.Running || (!st.FinishedAt.IsZero() && now.Sub(st.FinishedAt) < time.Hour))
+	switch {
+	case st.Restarting || (!st.Running && st.Status == "restarting"):
+		r.Status, r.Message = Fail, fmt.Sprintf("%s is restarting (%d restarts)", m.Name, st.RestartCount)
+	case !st.Running:
+		detail := fmt.Sprintf("exit code %d", st.ExitCode)
+		if st.OOMKilled {
+			detail += ", killed for running out of memory"
+		}
+		if st.Error != "" {
+			detail += ", error: " + st.Error
+		}
+		r.Status, r.Message = Fail, fmt.Sprintf("%s is not running: status %s (%s)", m.Name, st.Status, detail)
+	case recentOOM:
+		r.Status, r.Message = Fail, fmt.Sprintf("%s was killed for running out of memory within the last hour", m.Name)
+	case rate > maxRate:
+		r.Status, r.Message = Fail, fmt.Sprintf("%s is restart-looping: %d restarts, %.1f per hour (more than %.0f)", m.Name,
+			st.RestartCount, rate, maxRate)
+	default:
+		r.Status, r.Message = Pass, fmt.Sprintf("%s is running (%d restarts)", m.Name, st.RestartCount)
+	}
+	return r.with("restartsPerHour", roundTo(rate, 2))
+}
+
+func expectedModules(s *facts.Snapshot) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, smp := range s.Metrics[facts.EdgeAgent].Find("edgeAgent_total_time_expected_running_seconds", nil) {
+		n := smp.Labels["module_name"]
+		if n != "" && n != "host" && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}

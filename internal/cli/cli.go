@@ -1,0 +1,210 @@
+// Package cli implements the module's commands: `check` runs one cycle and
+// prints the report; `run` is module mode.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/cycle"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
+	"github.com/edge-readiness/edge-readiness/internal/redact"
+	"github.com/edge-readiness/edge-readiness/internal/report"
+)
+
+// Exit codes.
+const (
+	ExitOK       = 0 // ready or degraded
+	ExitNotReady = 1 // not ready
+	ExitUsage    = 2 // usage or policy error
+)
+
+// Env is the process environment the commands see.
+type Env struct {
+	Args   []string
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+const usage = `usage: edge-readiness <command> [flags]
+
+commands:
+  check   run the checks once, print the report, exit 1 when the device is not ready
+  run     module mode: run the checks every interval and report
+  version print the version
+
+run 'edge-readiness <command> -h' for the command's flags.
+`
+
+// Version is set at build time (-ldflags "-X .../cli.Version=...").
+var Version = "dev"
+
+// Main runs a command and returns the process exit code.
+func Main(ctx context.Context, env Env) int {
+	if len(env.Args) < 1 {
+		fmt.Fprint(env.Stderr, usage)
+		return ExitUsage
+	}
+	switch env.Args[0] {
+	case "check":
+		return checkCmd(ctx, env, env.Args[1:])
+	case "run":
+		return runCmd(ctx, env, env.Args[1:])
+	case "version", "--version":
+		fmt.Fprintln(env.Stdout, "edge-readiness", Version)
+		return ExitOK
+	case "-h", "--help", "help":
+		fmt.Fprint(env.Stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(env.Stderr, "edge-readiness: unknown command %q\n\n%s", env.Args[0], usage)
+	return ExitUsage
+}
+
+type common struct {
+	policyFile       string
+	dockerHost       string
+	edgeHubMetrics   string
+	edgeAgentMetrics string
+	timeout          time.Duration
+	self             string
+	logLevel         string
+}
+
+func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.policyFile, "policy", "", "policy file (JSON, same schema as the module twin's desired properties)")
+	fs.StringVar(&c.dockerHost, "docker-host", "", "Docker engine address (default: $DOCKER_HOST or unix:///var/run/docker.sock)")
+	fs.StringVar(&c.edgeHubMetrics, "edgehub-metrics", "", "edgeHub metrics URL (overrides the policy)")
+	fs.StringVar(&c.edgeAgentMetrics, "edgeagent-metrics", "", "edgeAgent metrics URL (overrides the policy)")
+	fs.DurationVar(&c.timeout, "timeout", 60*time.Second, "upper bound for one cycle")
+	self := getenv("IOTEDGE_MODULEID")
+	if self == "" {
+		self = "readiness"
+	}
+	fs.StringVar(&c.self, "self", self, "this module's name, as the deployment names it")
+	lvl := getenv("RuntimeLogLevel")
+	if lvl == "" {
+		lvl = "info"
+	}
+	fs.StringVar(&c.logLevel, "log-level", lvl, "log level: debug, info, warn, error")
+}
+
+// loadPolicy reads the policy file, or returns the default policy.
+func (c *common) loadPolicy() (cycle.PolicyRef, error) {
+	specs := checks.Specs(checks.All())
+	if c.policyFile == "" {
+		return cycle.PolicyRef{Policy: policy.Default(specs), Source: "default"}, nil
+	}
+	data, err := os.ReadFile(c.policyFile)
+	if err != nil {
+		return cycle.PolicyRef{}, fmt.Errorf("reading policy: %w", err)
+	}
+	p, err := policy.Decode(data, specs)
+	if err != nil {
+		return cycle.PolicyRef{}, fmt.Errorf("%s: %w", c.policyFile, err)
+	}
+	return cycle.PolicyRef{Policy: p, Source: "file"}, nil
+}
+
+func (c *common) logger(w io.Writer, scrub *redact.Scrubber) (zerolog.Logger, error) {
+	lvl, err := parseLevel(c.logLevel)
+	if err != nil {
+		return zerolog.Nop(), err
+	}
+	return zerolog.New(scrub.Writer(w)).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// parseLevel accepts zerolog's names and the IoT Edge runtime's (RuntimeLogLevel: verbose, information, warning, ...).
+func parseLevel(s string) (zerolog.Level, error) {
+	switch strings.ToLower(s) {
+	case "verbose", "trace", "debug":
+		return zerolog.DebugLevel, nil
+	case "information", "info", "":
+		return zerolog.InfoLevel, nil
+	case "warning", "warn":
+		return zerolog.WarnLevel, nil
+	case "error", "fatal", "critical":
+		return zerolog.ErrorLevel, nil
+	}
+	return zerolog.InfoLevel, fmt.Errorf("unknown log level %q (debug, info, warn, error)", s)
+}
+
+func (c *common) runner(pol *policy.Policy, scrub *redact.Scrubber) *cycle.Runner {
+	cfg := facts.Config{
+		DockerHost:       c.dockerHost,
+		EdgeHubMetrics:   pol.Metrics.EdgeHub,
+		EdgeAgentMetrics: pol.Metrics.EdgeAgent,
+		MetricsExplicit:  pol.Metrics.Explicit,
+	}
+	if c.edgeHubMetrics != "" {
+		cfg.EdgeHubMetrics, cfg.MetricsExplicit = c.edgeHubMetrics, true
+	}
+	if c.edgeAgentMetrics != "" {
+		cfg.EdgeAgentMetrics, cfg.MetricsExplicit = c.edgeAgentMetrics, true
+	}
+	g := facts.OpenGatherer(cfg)
+	return &cycle.Runner{Gatherer: g, Checks: checks.All(), Scrubber: scrub, Self: c.self}
+}
+
+func checkCmd(ctx context.Context, env Env, args []string) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var c common
+	c.register(fs, env.Getenv)
+	format := fs.String("format", "table", "output format: table or json")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "check: unexpected argument %q\n", fs.Arg(0))
+		return ExitUsage
+	}
+	if *format != "table" && *format != "json" {
+		fmt.Fprintf(env.Stderr, "check: --format must be table or json, got %q\n", *format)
+		return ExitUsage
+	}
+	pol, err := c.loadPolicy()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "check: %v\n", err)
+		return ExitUsage
+	}
+	scrub := redact.NewScrubber()
+	log, err := c.logger(env.Stderr, scrub)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "check: %v\n", err)
+		return ExitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	r := c.runner(pol.Policy, scrub).Run(ctx, pol)
+	log.Debug().Str("status", r.Summary.Status).Int("score", r.Summary.Score).Int64("durationMs", r.DurationMs).Msg("cycle done")
+
+	out := scrub.Writer(env.Stdout)
+	if *format == "json" {
+		err = report.WriteJSON(out, r)
+	} else {
+		err = report.WriteTable(out, r)
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "check: %v\n", err)
+		return ExitUsage
+	}
+	if r.Summary.Status == report.NotReady {
+		return ExitNotReady
+	}
+	return ExitOK
+}

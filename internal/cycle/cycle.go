@@ -1,0 +1,72 @@
+// Package cycle runs one readiness cycle: gather facts, run checks under a
+// policy, build the report, and keep it free of secrets.
+package cycle
+
+import (
+	"context"
+	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
+	"github.com/edge-readiness/edge-readiness/internal/redact"
+	"github.com/edge-readiness/edge-readiness/internal/report"
+)
+
+// Gatherer is the part of facts.Gatherer a cycle uses.
+type Gatherer interface {
+	Gather(ctx context.Context) *facts.Snapshot
+}
+
+var _ Gatherer = (*facts.Gatherer)(nil)
+
+// Runner runs cycles. The previous snapshot is kept for checks that compare cycles.
+type Runner struct {
+	Gatherer Gatherer
+	Checks   []*checks.Check
+	Scrubber *redact.Scrubber
+	Self     string
+	Now      func() time.Time
+	prev     *facts.Snapshot
+}
+
+// PolicyRef is a policy with where it came from.
+type PolicyRef struct {
+	Policy  *policy.Policy
+	Source  string // default, file, twin
+	Version int64
+}
+
+// Run gathers facts, runs the checks and returns the report.
+func (r *Runner) Run(ctx context.Context, pol PolicyRef) *report.Report {
+	now := r.Now
+	if now == nil {
+		now = time.Now
+	}
+	started := now()
+	snap := r.Gatherer.Gather(ctx)
+	if r.Scrubber != nil {
+		rp := redact.NewPolicy(pol.Policy.AllowEnv)
+		for i := range snap.Containers {
+			r.Scrubber.AddEnv(rp, snap.Containers[i].Env)
+		}
+	}
+	findings := checks.Run(r.Checks, checks.Input{Snap: snap, Prev: r.prev, Self: r.Self}, pol.Policy)
+	r.prev = snap
+	return report.Build(report.Input{
+		Snap: snap, Policy: pol.Policy, Source: pol.Source, Version: pol.Version,
+		Started: started, Finished: now(), Device: DeviceFromEnv(snap.Env),
+	}, findings)
+}
+
+// DeviceFromEnv reads the device identity from the IoT Edge environment.
+func DeviceFromEnv(env map[string]string) report.Device {
+	d := report.Device{
+		DeviceID: env["IOTEDGE_DEVICEID"], ModuleID: env["IOTEDGE_MODULEID"], IoTHub: env["IOTEDGE_IOTHUBHOSTNAME"],
+		Gateway: env["IOTEDGE_GATEWAYHOSTNAME"], RuntimeMode: "host",
+	}
+	if d.ModuleID != "" {
+		d.RuntimeMode = "module"
+	}
+	return d
+}

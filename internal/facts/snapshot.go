@@ -1,0 +1,227 @@
+// Package facts gathers one immutable snapshot of a device per cycle: the
+// container engine, the containers IoT Edge runs, images, volumes, the
+// built-in metrics of edgeHub and edgeAgent, and the IoT Edge environment.
+// A source that fails is recorded in the snapshot; the others still run.
+package facts
+
+import (
+	"strings"
+	"time"
+)
+
+// Labels and names that the IoT Edge runtime gives its containers.
+const (
+	OwnerLabel         = "net.azure-devices.edge.owner"
+	OwnerValue         = "Microsoft.Azure.Devices.Edge.Agent"
+	OriginalImageLabel = "net.azure-devices.edge.original-image"
+	EdgeAgent          = "edgeAgent"
+	EdgeHub            = "edgeHub"
+	EdgeNetwork        = "azure-iot-edge"
+)
+
+// Source names, used in SourceError and by checks to say what they need.
+const (
+	SourceDocker  = "docker"
+	SourceMetrics = "metrics"
+)
+
+// Snapshot is everything known about the device at one moment.
+// It is not modified after Gather returns.
+type Snapshot struct {
+	Time time.Time `json:"time"`
+
+	// Engine is nil when the Docker engine could not be reached; DockerError says why.
+	Engine      *Engine `json:"engine,omitempty"`
+	DockerError string  `json:"dockerError,omitempty"`
+
+	Containers []Container `json:"containers,omitempty"`
+	Images     []Image     `json:"images,omitempty"`
+	Volumes    []Volume    `json:"volumes,omitempty"`
+	Networks   []Network   `json:"networks,omitempty"`
+	// PartialErrors lists engine calls that failed while the engine itself answered
+	// (an image list, one container's inspect, ...).
+	PartialErrors []string `json:"partialErrors,omitempty"`
+
+	// Metrics is keyed by endpoint name ("edgeHub", "edgeAgent").
+	Metrics map[string]*Scrape `json:"metrics,omitempty"`
+
+	// Env holds the IoT Edge environment variables (IOTEDGE_*) the module sees.
+	Env map[string]string `json:"env,omitempty"`
+}
+
+// Engine describes the container engine (GET /version and /info).
+type Engine struct {
+	ServerVersion   string   `json:"serverVersion"`
+	APIVersion      string   `json:"apiVersion"`
+	PlatformName    string   `json:"platformName,omitempty"`
+	Components      []string `json:"components,omitempty"` // "Engine 20.10.11+azure-3", ...
+	OS              string   `json:"os"`
+	Arch            string   `json:"arch"`
+	KernelVersion   string   `json:"kernelVersion"`
+	OperatingSystem string   `json:"operatingSystem"`
+	Hostname        string   `json:"hostname"`
+	NCPU            int      `json:"ncpu"`
+	MemTotal        int64    `json:"memTotal"`
+	LoggingDriver   string   `json:"loggingDriver"`
+	HTTPProxy       string   `json:"httpProxy,omitempty"`
+	HTTPSProxy      string   `json:"httpsProxy,omitempty"`
+	NoProxy         string   `json:"noProxy,omitempty"`
+	DockerRootDir   string   `json:"dockerRootDir,omitempty"`
+	// ImagesReclaimable is the size of images used by no container (GET /system/df);
+	// -1 when unknown.
+	ImagesReclaimable int64 `json:"imagesReclaimable"`
+}
+
+// Container is the part of `docker inspect` the checks use.
+type Container struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"` // without the leading slash
+	Image   string            `json:"image"`
+	ImageID string            `json:"imageId,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	// Env holds the container's environment. Values are secrets until proven
+	// otherwise: never copy them into findings or logs (see package redact).
+	Env map[string]string `json:"env,omitempty"`
+
+	State State `json:"state"`
+
+	Mounts        []Mount  `json:"mounts,omitempty"`
+	ConfigVolumes []string `json:"configVolumes,omitempty"` // Config.Volumes keys
+
+	LogConfig LogConfig `json:"logConfig"`
+
+	Memory    int64 `json:"memory,omitempty"` // bytes, 0 = unlimited
+	NanoCPUs  int64 `json:"nanoCpus,omitempty"`
+	CPUQuota  int64 `json:"cpuQuota,omitempty"`
+	CPUPeriod int64 `json:"cpuPeriod,omitempty"`
+
+	Privileged     bool     `json:"privileged,omitempty"`
+	CapAdd         []string `json:"capAdd,omitempty"`
+	CapDrop        []string `json:"capDrop,omitempty"`
+	NetworkMode    string   `json:"networkMode,omitempty"`
+	PidMode        string   `json:"pidMode,omitempty"`
+	IpcMode        string   `json:"ipcMode,omitempty"`
+	UTSMode        string   `json:"utsMode,omitempty"`
+	UsernsMode     string   `json:"usernsMode,omitempty"`
+	ReadonlyRootfs bool     `json:"readonlyRootfs,omitempty"`
+	DNS            []string `json:"dns,omitempty"`
+
+	Ports []PortBinding `json:"ports,omitempty"`
+	// Networks maps network name to the container's IPv4 address on it.
+	Networks map[string]string `json:"networks,omitempty"`
+}
+
+// State is the container's runtime state.
+type State struct {
+	Status       string    `json:"status"` // created, running, restarting, exited, ...
+	Running      bool      `json:"running"`
+	Restarting   bool      `json:"restarting,omitempty"`
+	OOMKilled    bool      `json:"oomKilled,omitempty"`
+	ExitCode     int       `json:"exitCode,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	StartedAt    time.Time `json:"startedAt,omitempty"`
+	FinishedAt   time.Time `json:"finishedAt,omitempty"`
+	RestartCount int       `json:"restartCount,omitempty"`
+	Created      time.Time `json:"created,omitempty"`
+}
+
+// Mount is one entry of the container's Mounts.
+type Mount struct {
+	Type        string `json:"type"` // bind, volume, tmpfs
+	Name        string `json:"name,omitempty"`
+	Source      string `json:"source,omitempty"`
+	Destination string `json:"destination"`
+	RW          bool   `json:"rw"`
+}
+
+// LogConfig is the effective HostConfig.LogConfig.
+type LogConfig struct {
+	Type   string            `json:"type"`
+	Config map[string]string `json:"config,omitempty"`
+}
+
+// PortBinding is a published port.
+type PortBinding struct {
+	ContainerPort string `json:"containerPort"` // "8883/tcp"
+	HostIP        string `json:"hostIp,omitempty"`
+	HostPort      string `json:"hostPort"`
+}
+
+// Image is one local image.
+type Image struct {
+	ID          string   `json:"id"`
+	RepoTags    []string `json:"repoTags,omitempty"`
+	RepoDigests []string `json:"repoDigests,omitempty"`
+	Size        int64    `json:"size"`
+	Containers  int64    `json:"containers"` // -1 when unknown
+}
+
+// Volume is one local volume.
+type Volume struct {
+	Name     string `json:"name"`
+	Driver   string `json:"driver"`
+	Size     int64  `json:"size"`     // -1 when unknown
+	RefCount int64  `json:"refCount"` // -1 when unknown
+}
+
+// Network is one engine network.
+type Network struct {
+	Name       string `json:"name"`
+	Driver     string `json:"driver"`
+	EnableIPv6 bool   `json:"enableIpv6,omitempty"`
+}
+
+// IsModule tells whether edgeAgent (the IoT Edge runtime) owns the container.
+func (c *Container) IsModule() bool { return c.Labels[OwnerLabel] == OwnerValue }
+
+// IsSystemModule tells whether the container is edgeAgent or edgeHub.
+func (c *Container) IsSystemModule() bool {
+	return c.IsModule() && (c.Name == EdgeAgent || c.Name == EdgeHub)
+}
+
+// OriginalImage is the image as the deployment names it, falling back to the
+// image the container was created from.
+func (c *Container) OriginalImage() string {
+	if img := c.Labels[OriginalImageLabel]; img != "" {
+		return img
+	}
+	return c.Image
+}
+
+// EnvValue looks an environment variable up case-insensitively, as the
+// IoT Edge runtime reads its settings.
+func (c *Container) EnvValue(name string) (string, bool) {
+	if v, ok := c.Env[name]; ok {
+		return v, true
+	}
+	for k, v := range c.Env {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// Modules returns the containers owned by edgeAgent, in snapshot order.
+func (s *Snapshot) Modules() []*Container {
+	var out []*Container
+	for i := range s.Containers {
+		if s.Containers[i].IsModule() {
+			out = append(out, &s.Containers[i])
+		}
+	}
+	return out
+}
+
+// Module returns the module container with the given name, or nil.
+func (s *Snapshot) Module(name string) *Container {
+	for i := range s.Containers {
+		if s.Containers[i].Name == name && s.Containers[i].IsModule() {
+			return &s.Containers[i]
+		}
+	}
+	return nil
+}
+
+// DockerOK tells whether the engine answered.
+func (s *Snapshot) DockerOK() bool { return s.Engine != nil }

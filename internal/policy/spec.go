@@ -1,0 +1,115 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Severity is how much a failed check counts against readiness.
+type Severity string
+
+// Severities, from the most to the least serious.
+const (
+	Critical Severity = "critical"
+	Warning  Severity = "warning"
+	Info     Severity = "info"
+	Off      Severity = "off"
+)
+
+func parseSeverity(s string) (Severity, bool) {
+	switch Severity(s) {
+	case Critical, Warning, Info, Off:
+		return Severity(s), true
+	}
+	return "", false
+}
+
+// ParamKind is the type of a check parameter.
+type ParamKind int
+
+// Parameter kinds.
+const (
+	Ratio      ParamKind = iota // a number from 0 to 1
+	Int                         // a whole number >= 0
+	Number                      // any number >= 0
+	StringList                  // a list of strings
+	Bool
+)
+
+func (k ParamKind) String() string {
+	switch k {
+	case Ratio:
+		return "ratio"
+	case Int:
+		return "integer"
+	case Number:
+		return "number"
+	case StringList:
+		return "list of strings"
+	case Bool:
+		return "boolean"
+	}
+	return "unknown"
+}
+
+// ParamSpec declares one parameter of a check and its default.
+type ParamSpec struct {
+	Name    string
+	Kind    ParamKind
+	Default any // float64, int, []string or bool, matching Kind
+	Doc     string
+}
+
+// CheckSpec is what the policy needs to know about a check.
+type CheckSpec struct {
+	ID       string
+	Severity Severity
+	// Helpful marks the seed's "helpful" items and hardening checks: the
+	// development profile reports them as info.
+	Helpful bool
+	Params  []ParamSpec
+}
+
+// Params holds a check's effective parameters.
+type Params map[string]any
+
+// Float returns a ratio or number parameter.
+func (p Params) Float(name string) float64 {
+	switch v := p[name].(type) {
+	case float64:
+		return v
+	case int:
+		return float64(v)
+	}
+	panic(fmt.Sprintf("policy: parameter %q is not a number", name))
+}
+
+// Int returns an integer parameter.
+func (p Params) Int(name string) int {
+	switch v := p[name].(type) {
+	case int:
+		return v
+	case float64:
+		return int(v)
+	}
+	panic(fmt.Sprintf("policy: parameter %q is not an integer", name))
+}
+
+// Strings returns a list parameter.
+func (p Params) Strings(name string) []string {
+	v, _ := p[name].([]string)
+	return v
+}
+
+// Bool returns a boolean parameter.
+func (p Params) Bool(name string) bool {
+	v, _ := p[name].(bool)
+	return v
+}
+
+// validKey reports whether s may be a key in a module twin's properties.
+func validKey(s string) bool {
+	return s != "" && len(s) <= 1024 && !strings.ContainsAny(s, ".$ ") && !strings.ContainsFunc(s, func(r rune) bool {
+		return r < 0x20 || (r >= 0x7f && r <= 0x9f)
+	})
+}

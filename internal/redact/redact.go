@@ -1,0 +1,207 @@
+// Package redact keeps secrets on the device. Checks name environment
+// variables, not their values, except the few that decide a check; a Scrubber
+// then removes any secret value that still reaches an output (report, table,
+// logs), and patterns catch SAS tokens, keys and connection strings.
+package redact
+
+import (
+	"bytes"
+	"io"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+)
+
+// Mask replaces a redacted value.
+const Mask = "[REDACTED]"
+
+// decisive lists the environment variables whose values checks decide on.
+// They are not secrets and may appear in findings.
+var decisive = map[string]bool{
+	"upstreamprotocol":           true,
+	"storagefolder":              true,
+	"optimizeforperformance":     true,
+	"moduleupdatemode":           true,
+	"amqpsettings__enabled":      true,
+	"mqttsettings__enabled":      true,
+	"httpsettings__enabled":      true,
+	"metricsenabled":             true,
+	"runtimeloglevel":            true,
+	"edgedevicehostname":         true,
+	"iotedge_gatewayhostname":    true,
+	"iotedge_iothubhostname":     true,
+	"iotedge_deviceid":           true,
+	"iotedge_moduleid":           true,
+	"iotedge_parenthostname":     true,
+	"https_proxy":                true, // credentials in the URL are still masked
+	"http_proxy":                 true,
+	"no_proxy":                   true,
+	"iotedge_workloaduri":        true,
+	"iotedge_apiversion":         true,
+	"iotedge_authscheme":         true,
+	"iotedge_modulegenerationid": true,
+}
+
+// Policy decides which environment values may be shown.
+type Policy struct{ allow map[string]bool }
+
+// NewPolicy allows the decisive variables plus the named ones (case-insensitive).
+func NewPolicy(allowEnv []string) *Policy {
+	p := &Policy{allow: map[string]bool{}}
+	for k := range decisive {
+		p.allow[k] = true
+	}
+	for _, n := range allowEnv {
+		p.allow[strings.ToLower(n)] = true
+	}
+	return p
+}
+
+// Allowed tells whether the value of variable name may be shown.
+func (p *Policy) Allowed(name string) bool { return p.allow[strings.ToLower(name)] }
+
+// Value returns the value to show for variable name: the value itself when
+// allowed (with URL credentials masked), else Mask.
+func (p *Policy) Value(name, value string) string {
+	if !p.Allowed(name) {
+		return Mask
+	}
+	return maskURLUserinfo(value)
+}
+
+func maskURLUserinfo(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil || u.Host == "" {
+		return v
+	}
+	u.User = url.User(Mask)
+	return u.String()
+}
+
+var secretName = regexp.MustCompile(`(?i)(key|token|secret|passw|pwd|connection|sas|credential|auth|cert|private|signature)`)
+
+// LooksSecretName tells whether a variable name suggests a secret.
+func LooksSecretName(name string) bool { return secretName.MatchString(name) }
+
+// patterns catch secrets whatever variable (or log line) they come from.
+var patterns = []*regexp.Regexp{
+	regexp.MustCompile(`(?i)(SharedAccessKey|SharedAccessSignature|AccountKey|Password|Pwd|sig)=[^;&"\s,]+`),
+	regexp.MustCompile(`SharedAccessSignature sr=[^"\s]+`),
+	regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----`),
+	regexp.MustCompile(`(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`),
+	regexp.MustCompile(`://[^/\s:@"]+:[^/\s@"]+@`), // user:password@ in URLs
+}
+
+// Scrubber removes known secret values and secret-looking text from output.
+// It is safe for concurrent use.
+type Scrubber struct {
+	mu      sync.RWMutex
+	secrets []string // longest first
+}
+
+// NewScrubber returns an empty Scrubber.
+func NewScrubber() *Scrubber { return &Scrubber{} }
+
+// AddEnv registers environment values that must never be printed: every
+// value not allowed by p that is secret by its name, or looks like a secret.
+func (s *Scrubber) AddEnv(p *Policy, env map[string]string) {
+	var add []string
+	for k, v := range env {
+		if p.Allowed(k) {
+			continue
+		}
+		if (LooksSecretName(k) && len(v) >= 4) || LooksSecretValue(v) {
+			add = append(add, v)
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secrets = append(s.secrets, add...)
+	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+	s.secrets = dedupe(s.secrets)
+}
+
+func dedupe(l []string) []string {
+	out := l[:0]
+	for i, v := range l {
+		if i == 0 || v != l[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// LooksSecretValue tells whether a value looks like a credential: a connection
+// string, a SAS token, or a long random-looking token.
+func LooksSecretValue(v string) bool {
+	for _, p := range patterns {
+		if p.MatchString(v) {
+			return true
+		}
+	}
+	if len(v) < 20 || strings.ContainsAny(v, " /:.") {
+		return false
+	}
+	var upper, lower, digit int
+	for _, r := range v {
+		switch {
+		case unicode.IsUpper(r):
+			upper++
+		case unicode.IsLower(r):
+			lower++
+		case unicode.IsDigit(r):
+			digit++
+		}
+	}
+	return upper > 0 && lower > 0 && digit > 0
+}
+
+// Bytes returns b with every secret masked.
+func (s *Scrubber) Bytes(b []byte) []byte {
+	s.mu.RLock()
+	for _, sec := range s.secrets {
+		if bytes.Contains(b, []byte(sec)) {
+			b = bytes.ReplaceAll(b, []byte(sec), []byte(Mask))
+		}
+	}
+	s.mu.RUnlock()
+	for i, p := range patterns {
+		if i == 4 {
+			b = p.ReplaceAll(b, []byte("://"+Mask+"@"))
+			continue
+		}
+		b = p.ReplaceAllFunc(b, func(m []byte) []byte {
+			if k := bytes.IndexByte(m, '='); k > 0 && i == 0 {
+				return append(append([]byte{}, m[:k+1]...), Mask...)
+			}
+			return []byte(Mask)
+		})
+	}
+	return b
+}
+
+// String is Bytes for strings.
+func (s *Scrubber) String(v string) string { return string(s.Bytes([]byte(v))) }
+
+// Writer wraps w so that everything written through it is scrubbed. Each
+// Write is scrubbed on its own, which suits line-oriented writers such as
+// zerolog and whole-document writes.
+func (s *Scrubber) Writer(w io.Writer) io.Writer { return &writer{s: s, w: w} }
+
+type writer struct {
+	s *Scrubber
+	w io.Writer
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if _, err := w.w.Write(w.s.Bytes(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -1,0 +1,245 @@
+// Package report turns findings into a versioned report: summary, readiness
+// status, score, inventory, and renders it as JSON or a table.
+package report
+
+import (
+	"sort"
+	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
+)
+
+// SchemaVersion of the JSON report. Bump on a breaking change.
+const SchemaVersion = "1.0"
+
+// Readiness statuses.
+const (
+	Ready    = "ready"
+	Degraded = "degraded"
+	NotReady = "notReady"
+)
+
+// Report is one cycle's result.
+type Report struct {
+	SchemaVersion string           `json:"schemaVersion"`
+	GeneratedAt   time.Time        `json:"generatedAt"`
+	DurationMs    int64            `json:"durationMs"`
+	Device        Device           `json:"device"`
+	Engine        *Engine          `json:"engine,omitempty"`
+	Inventory     Inventory        `json:"inventory"`
+	Policy        PolicyInfo       `json:"policy"`
+	Summary       Summary          `json:"summary"`
+	Findings      []checks.Finding `json:"findings"`
+}
+
+// Device identifies the device and module, as far as known.
+type Device struct {
+	DeviceID    string `json:"deviceId,omitempty"`
+	ModuleID    string `json:"moduleId,omitempty"`
+	IoTHub      string `json:"iotHub,omitempty"`
+	Hostname    string `json:"hostname,omitempty"`
+	Gateway     string `json:"gatewayHostname,omitempty"`
+	RuntimeMode string `json:"runtimeMode"` // module (inside IoT Edge) or host
+}
+
+// Engine is the container engine inventory.
+type Engine struct {
+	ServerVersion   string `json:"serverVersion"`
+	APIVersion      string `json:"apiVersion"`
+	OS              string `json:"os"`
+	Arch            string `json:"arch"`
+	OperatingSystem string `json:"operatingSystem"`
+	KernelVersion   string `json:"kernelVersion"`
+	NCPU            int    `json:"ncpu"`
+	MemTotal        int64  `json:"memTotalBytes"`
+	LoggingDriver   string `json:"loggingDriver"`
+}
+
+// Inventory counts what the engine runs and lists the IoT Edge modules.
+type Inventory struct {
+	Containers int      `json:"containers"`
+	Images     int      `json:"images"`
+	Volumes    int      `json:"volumes"`
+	Modules    []Module `json:"modules"`
+	// SourceErrors lists fact sources that failed, partly or wholly.
+	SourceErrors []string `json:"sourceErrors,omitempty"`
+}
+
+// Module is one IoT Edge module container.
+type Module struct {
+	Name   string `json:"name"`
+	Image  string `json:"image"`
+	Status string `json:"status"`
+	System bool   `json:"system,omitempty"`
+}
+
+// PolicyInfo says which policy was applied.
+type PolicyInfo struct {
+	Source     string `json:"source"` // default, file, twin
+	Profile    string `json:"profile"`
+	Version    int64  `json:"version,omitempty"` // twin desired $version
+	Exemptions int    `json:"exemptions"`
+}
+
+// Summary is the verdict.
+type Summary struct {
+	Status   string                  `json:"status"`
+	Score    int                     `json:"score"`
+	Counts   Counts                  `json:"counts"`
+	Sections map[string]SectionScore `json:"sections"`
+}
+
+// Counts are finding counts by status and by severity of what failed.
+type Counts struct {
+	Total    int `json:"total"`
+	Pass     int `json:"pass"`
+	Fail     int `json:"fail"`
+	Skip     int `json:"skip"`
+	Error    int `json:"error"`
+	Critical int `json:"critical"` // failed or errored critical findings
+	Warning  int `json:"warning"`  // failed or errored warning findings
+	Info     int `json:"info"`     // failed info findings (never count against readiness)
+	// scoredPass counts passed findings of critical or warning severity.
+	scoredPass int
+}
+
+// SectionScore is the score of one catalog section.
+type SectionScore struct {
+	Score  int    `json:"score"`
+	Status string `json:"status"`
+}
+
+// Input is what Build needs besides the findings.
+type Input struct {
+	Snap     *facts.Snapshot
+	Policy   *policy.Policy
+	Source   string
+	Version  int64
+	Started  time.Time
+	Finished time.Time
+	Device   Device
+}
+
+// Build assembles a report.
+func Build(in Input, findings []checks.Finding) *Report {
+	r := &Report{
+		SchemaVersion: SchemaVersion,
+		GeneratedAt:   in.Finished.UTC(),
+		DurationMs:    in.Finished.Sub(in.Started).Milliseconds(),
+		Device:        in.Device,
+		Policy: PolicyInfo{Source: in.Source, Profile: in.Policy.Profile, Version: in.Version,
+			Exemptions: len(in.Policy.Exemptions)},
+		Findings: findings,
+	}
+	if r.Findings == nil {
+		r.Findings = []checks.Finding{}
+	}
+	s := in.Snap
+	if e := s.Engine; e != nil {
+		r.Engine = &Engine{ServerVersion: e.ServerVersion, APIVersion: e.APIVersion, OS: e.OS, Arch: e.Arch,
+			OperatingSystem: e.OperatingSystem, KernelVersion: e.KernelVersion, NCPU: e.NCPU, MemTotal: e.MemTotal,
+			LoggingDriver: e.LoggingDriver}
+		if r.Device.Hostname == "" {
+			r.Device.Hostname = e.Hostname
+		}
+	}
+	r.Inventory = Inventory{Containers: len(s.Containers), Images: len(s.Images), Volumes: len(s.Volumes),
+		Modules: []Module{}}
+	for _, m := range s.Modules() {
+		r.Inventory.Modules = append(r.Inventory.Modules, Module{Name: m.Name, Image: m.OriginalImage(),
+			Status: m.State.Status, System: m.IsSystemModule()})
+	}
+	if s.DockerError != "" {
+		r.Inventory.SourceErrors = append(r.Inventory.SourceErrors, "docker: "+s.DockerError)
+	}
+	r.Inventory.SourceErrors = append(r.Inventory.SourceErrors, s.PartialErrors...)
+	names := make([]string, 0, len(s.Metrics))
+	for n := range s.Metrics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if sc := s.Metrics[n]; !sc.OK() {
+			r.Inventory.SourceErrors = append(r.Inventory.SourceErrors, "metrics "+n+": "+sc.Error)
+		}
+	}
+	r.Summary = Summarize(findings)
+	return r
+}
+
+// Summarize computes status, counts and scores.
+func Summarize(findings []checks.Finding) Summary {
+	sum := Summary{Sections: map[string]SectionScore{}}
+	bySection := map[string][]checks.Finding{}
+	for i := range findings {
+		f := &findings[i]
+		bySection[f.Section] = append(bySection[f.Section], *f)
+	}
+	sum.Counts = count(findings)
+	sum.Status = status(sum.Counts)
+	sum.Score = score(sum.Counts)
+	for sec, fs := range bySection {
+		c := count(fs)
+		sum.Sections[sec] = SectionScore{Score: score(c), Status: status(c)}
+	}
+	return sum
+}
+
+func count(findings []checks.Finding) Counts {
+	var c Counts
+	for i := range findings {
+		f := &findings[i]
+		c.Total++
+		switch f.Status {
+		case checks.Pass:
+			c.Pass++
+		case checks.Fail:
+			c.Fail++
+		case checks.Skip:
+			c.Skip++
+		case checks.Error:
+			c.Error++
+		}
+		if f.Status == checks.Pass && (f.Severity == policy.Critical || f.Severity == policy.Warning) {
+			c.scoredPass++
+		}
+		if f.Status == checks.Fail || f.Status == checks.Error {
+			switch f.Severity {
+			case policy.Critical:
+				c.Critical++
+			case policy.Warning:
+				c.Warning++
+			case policy.Info:
+				c.Info++
+			}
+		}
+	}
+	return c
+}
+
+func status(c Counts) string {
+	switch {
+	case c.Critical > 0:
+		return NotReady
+	case c.Warning > 0:
+		return Degraded
+	}
+	return Ready
+}
+
+// score follows Polaris: 100 × 2·passed / (2·passed + warnings + 2·criticals).
+// Passed counts only findings of critical or warning severity; info and
+// skipped findings do not move the score. No scored finding gives 100.
+func score(c Counts) int {
+	return scoreOf(c.scoredPass, c.Warning, c.Critical)
+}
+
+func scoreOf(passed, warnings, criticals int) int {
+	den := 2*passed + warnings + 2*criticals
+	if den == 0 {
+		return 100
+	}
+	return int(float64(200*passed)/float64(den) + 0.5)
+}
