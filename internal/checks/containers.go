@@ -128,7 +128,7 @@ var containerEngineLogrotate = &Check{
 			if drv == "" {
 				drv = in.Snap.Engine.LoggingDriver
 			}
-			r := Result{Module: m.Name}.with("logDriver", drv).with("logOptions", m.LogConfig.Config)
+			r := Result{Module: m.Name}.with("logDriver", drv).with("logOptions", rotationOptions(m.LogConfig.Config))
 			switch {
 			case !contains(allowed, drv):
 				r.Status, r.Message = Fail, fmt.Sprintf("%s logs with driver %q, which is not in allowedLogDrivers (%s)", m.Name, drv,
@@ -198,4 +198,16 @@ func cpus(m *facts.Container) string {
 		period = 100000
 	}
 	return fmt.Sprintf("%.2f", float64(m.CPUQuota)/float64(period))
+}
+
+// rotationOptions keeps the log options that say how logs rotate; the others
+// (a splunk-token, a fluentd address) may be secrets and stay on the device.
+func rotationOptions(opts map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{"max-size", "max-file", "compress", "mode"} {
+		if v, ok := opts[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }

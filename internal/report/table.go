@@ -45,7 +45,7 @@ func WriteTable(w io.Writer, r *Report) error {
 			continue
 		}
 		for _, f := range g.others {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", statusMark[f.Status], f.Severity, f.ID, orDash(f.Module, "device"), oneLine(f.Message, 90))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", statusMark[f.Status], f.Severity, f.ID, orDash(f.Module, f.Subject, "device"), oneLine(f.Message, 90))
 			if f.Status == checks.Fail || f.Status == checks.Error {
 				details = append(details, f)
 			}

@@ -1,0 +1,180 @@
+package policy_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/policy"
+)
+
+// specs is a small catalog for the decoder; the real one is tested in package checks.
+var specs = []policy.CheckSpec{
+	{ID: "disk-space", Severity: policy.Critical, Params: []policy.ParamSpec{
+		{Name: "criticalFreeRatio", Kind: policy.Ratio, Default: 0.10},
+		{Name: "warningFreeRatio", Kind: policy.Ratio, Default: 0.20},
+	}},
+	{ID: "container-engine-moby", Severity: policy.Critical},
+	{ID: "modules-running", Severity: policy.Critical, Params: []policy.ParamSpec{
+		{Name: "maxRestartsPerHour", Kind: policy.Int, Default: 3},
+	}},
+	{ID: "runtime-version-supported", Severity: policy.Critical, Params: []policy.ParamSpec{
+		{Name: "supportedReleases", Kind: policy.StringList, Default: []string{"1.5"}},
+	}},
+	{ID: "module-resource-limits", Severity: policy.Critical},
+	{ID: "unused-volumes", Severity: policy.Warning, Helpful: true},
+}
+
+func TestLoadBadPolicies(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no bad policies found: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".err")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = policy.Decode(data, specs)
+			var perr *policy.Error
+			if !errors.As(err, &perr) {
+				t.Fatalf("Decode(%s) error = %v, want a *policy.Error", data, err)
+			}
+			if len(perr.Problems) != 1 || perr.Problems[0] != strings.TrimSpace(string(want)) {
+				t.Errorf("Decode(%s) problems =\n  %q\nwant\n  %q", data, perr.Problems, strings.TrimSpace(string(want)))
+			}
+		})
+	}
+}
+
+func TestDecodeReportsEveryProblem(t *testing.T) {
+	_, err := policy.Decode([]byte(`{"interval":"1s","checks":{"nope":{},"disk-space":{"severity":"x"}}}`), specs)
+	var perr *policy.Error
+	if !errors.As(err, &perr) {
+		t.Fatalf("err = %v", err)
+	}
+	want := []string{
+		`checks.disk-space.severity: must be one of critical, warning, info, off, got "x"`,
+		`checks.nope: unknown check id`,
+		`interval: must be at least 10s, got 1s`,
+	}
+	if strings.Join(perr.Problems, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems = %q, want %q", perr.Problems, want)
+	}
+	if !strings.HasPrefix(err.Error(), "invalid policy: checks.disk-space.severity") {
+		t.Errorf("Error() = %q", err.Error())
+	}
+}
+
+func TestDecodeFull(t *testing.T) {
+	data, err := os.ReadFile("testdata/good/full.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Decode(data, specs)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if p.Interval != 2*time.Minute {
+		t.Errorf("Interval = %v", p.Interval)
+	}
+	ds := p.Checks["disk-space"]
+	if ds.Severity != policy.Warning || ds.Params.Float("criticalFreeRatio") != 0.05 || ds.Params.Float("warningFreeRatio") != 0.15 {
+		t.Errorf("disk-space = %+v", ds)
+	}
+	if p.Checks["container-engine-moby"].Severity != policy.Off {
+		t.Errorf("moby severity = %v", p.Checks["container-engine-moby"].Severity)
+	}
+	if got := p.Checks["runtime-version-supported"].Params.Strings("supportedReleases"); strings.Join(got, ",") != "1.5,1.4" {
+		t.Errorf("supportedReleases = %v", got)
+	}
+	// Untouched checks keep their defaults.
+	if mr := p.Checks["modules-running"]; mr.Severity != policy.Critical || mr.Params.Int("maxRestartsPerHour") != 3 {
+		t.Errorf("modules-running = %+v", mr)
+	}
+	if len(p.Exemptions) != 1 {
+		t.Fatalf("exemptions = %+v", p.Exemptions)
+	}
+	e := p.Exemptions[0]
+	if e.Name != "legacy-sensor" || e.Reason == "" || !e.Matches("module-resource-limits", "legacy-sensor-2") ||
+		e.Matches("module-resource-limits", "other") || e.Matches("disk-space", "legacy") {
+		t.Errorf("exemption = %+v", e)
+	}
+	// A date-only expiry includes the whole day.
+	if e.Expired(time.Date(2027, 1, 31, 23, 0, 0, 0, time.UTC)) || !e.Expired(time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("expiry = %v", e.Expires)
+	}
+	if p.Metrics.EdgeHub != "http://10.0.0.5:9600/metrics" || p.Metrics.EdgeAgent != policy.DefaultEdgeAgentMetric || !p.Metrics.Explicit {
+		t.Errorf("metrics = %+v", p.Metrics)
+	}
+	if len(p.AllowEnv) != 1 || p.AllowEnv[0] != "LOG_LEVEL" {
+		t.Errorf("allowEnv = %v", p.AllowEnv)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	p := policy.Default(specs)
+	if p.Interval != policy.DefaultInterval || p.Profile != policy.ProfileProduction || p.Metrics.Explicit {
+		t.Errorf("defaults = %+v", p)
+	}
+	for _, s := range specs {
+		if p.Checks[s.ID].Severity != s.Severity {
+			t.Errorf("%s severity = %v, want %v", s.ID, p.Checks[s.ID].Severity, s.Severity)
+		}
+	}
+	if p.Checks["disk-space"].Params.Float("criticalFreeRatio") != 0.10 {
+		t.Errorf("param default not applied")
+	}
+}
+
+func TestDevelopmentProfile(t *testing.T) {
+	p, err := policy.Decode([]byte(`{"profile":"development","checks":{"module-resource-limits":{"severity":"warning"}}}`), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Checks["unused-volumes"].Severity; got != policy.Info {
+		t.Errorf("helpful check in development = %v, want info", got)
+	}
+	if got := p.Checks["disk-space"].Severity; got != policy.Critical {
+		t.Errorf("important check in development = %v, want critical", got)
+	}
+	// An explicit setting overrides the profile.
+	if got := p.Checks["module-resource-limits"].Severity; got != policy.Warning {
+		t.Errorf("explicit severity = %v, want warning", got)
+	}
+}
+
+func TestExemptionWithoutModulesMatchesDeviceWide(t *testing.T) {
+	e := policy.Exemption{Checks: []string{"disk-space"}, Reason: "r"}
+	if !e.Matches("disk-space", "") || !e.Matches("disk-space", "any") || e.Matches("unused-volumes", "") {
+		t.Error("an exemption without modules must cover every subject of its checks only")
+	}
+	withModules := policy.Exemption{Modules: []string{"*"}, Reason: "r"}
+	if withModules.Matches("disk-space", "") {
+		t.Error("a module pattern must not match device-wide findings")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.json")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := policy.Decode(data, specs)
+		if (p == nil) == (err == nil) {
+			t.Fatalf("Decode returned policy %v and error %v", p, err)
+		}
+	})
+}

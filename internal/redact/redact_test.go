@@ -1,0 +1,89 @@
+package redact
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestPolicyValue(t *testing.T) {
+	p := NewPolicy([]string{"LOG_LEVEL"})
+	tests := []struct{ name, value, want string }{
+		{"UpstreamProtocol", "MqttWs", "MqttWs"},
+		{"upstreamprotocol", "Amqp", "Amqp"},
+		{"LOG_LEVEL", "debug", "debug"},
+		{"log_level", "debug", "debug"},
+		{"DB_PASSWORD", "hunter2", Mask},
+		{"SOME_SETTING", "plain", Mask},
+		{"https_proxy", "http://user:pa55@proxy:3128", "http://%5BREDACTED%5D@proxy:3128"},
+		{"https_proxy", "http://proxy:3128", "http://proxy:3128"},
+	}
+	for _, tt := range tests {
+		if got := p.Value(tt.name, tt.value); got != tt.want {
+			t.Errorf("Value(%s, %s) = %q, want %q", tt.name, tt.value, got, tt.want)
+		}
+	}
+}
+
+func TestScrubber(t *testing.T) {
+	s := NewScrubber()
+	s.AddEnv(NewPolicy(nil), map[string]string{
+		"DB_PASSWORD":      "hunter2-not-for-you",
+		"API_TOKEN":        "tok3n",
+		"UpstreamProtocol": "Amqp",                 // allowed: kept
+		"COLOR":            "blue",                 // not secret-looking: kept
+		"BLOB":             "Zx81kQpL0s9dXj2mWq7RtYb", // random-looking: scrubbed
+	})
+	in := `{"a":"hunter2-not-for-you","b":"tok3n","c":"Amqp","d":"blue","e":"Zx81kQpL0s9dXj2mWq7RtYb",` +
+		`"f":"HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=QWxzb1NlY3JldA==",` +
+		`"g":"SharedAccessSignature sr=h%2Fdevices%2Fd&sig=abc%3D&se=1700000000",` +
+		`"h":"https://user:pw@registry.example.com/v2"}`
+	out := s.String(in)
+	for _, secret := range []string{"hunter2", "tok3n", "Zx81kQpL0s9dXj2mWq7RtYb", "QWxzb1NlY3JldA", "abc%3D", ":pw@"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("scrubbed output still holds %q: %s", secret, out)
+		}
+	}
+	for _, keep := range []string{`"c":"Amqp"`, `"d":"blue"`, "HostName=h.azure-devices.net", "registry.example.com"} {
+		if !strings.Contains(out, keep) {
+			t.Errorf("scrubbed output lost %q: %s", keep, out)
+		}
+	}
+}
+
+func TestScrubPrivateKey(t *testing.T) {
+	s := NewScrubber()
+	out := s.String("key: -----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY----- end")
+	if strings.Contains(out, "MIIEow") || !strings.HasSuffix(out, " end") {
+		t.Errorf("private key not scrubbed: %q", out)
+	}
+}
+
+func TestWriter(t *testing.T) {
+	s := NewScrubber()
+	s.AddEnv(NewPolicy(nil), map[string]string{"SECRET": "s3cr3t-value"})
+	var buf bytes.Buffer
+	w := s.Writer(&buf)
+	n, err := w.Write([]byte(`{"level":"info","msg":"got s3cr3t-value"}` + "\n"))
+	if err != nil || n != len(`{"level":"info","msg":"got s3cr3t-value"}`+"\n") {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if strings.Contains(buf.String(), "s3cr3t") || !strings.Contains(buf.String(), Mask) {
+		t.Errorf("writer output = %q", buf.String())
+	}
+}
+
+func BenchmarkScrubReport(b *testing.B) {
+	s := NewScrubber()
+	env := map[string]string{}
+	for i := 0; i < 50; i++ {
+		env["KEY_"+strings.Repeat("X", i%5)+string(rune('A'+i%26))] = strings.Repeat("s", 10) + string(rune('a'+i%26))
+	}
+	s.AddEnv(NewPolicy(nil), env)
+	doc := bytes.Repeat([]byte(`{"id":"modules-running","module":"m","message":"m is running (0 restarts)"},`), 400)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = s.Bytes(doc)
+	}
+}

@@ -1,0 +1,133 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
+)
+
+func f(id string, sev policy.Severity, st checks.Status) checks.Finding {
+	return checks.Finding{ID: id, Title: id, Section: checks.SecDeployment, Severity: sev, Status: st, Message: id + " " + string(st)}
+}
+
+func TestSummarize(t *testing.T) {
+	tests := []struct {
+		name     string
+		findings []checks.Finding
+		status   string
+		score    int
+		critical int
+		warning  int
+	}{
+		{"nothing", nil, Ready, 100, 0, 0},
+		{"all pass", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Warning, checks.Pass)}, Ready, 100, 0, 0},
+		{"info failure never counts", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Info, checks.Fail)}, Ready, 100, 0, 0},
+		{"skips do not move the score", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Critical, checks.Skip)}, Ready, 100, 0, 0},
+		// 100 × 2·1 / (2·1 + 1) = 66.7
+		{"warning degrades", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Warning, checks.Fail)}, Degraded, 67, 0, 1},
+		// 100 × 2·1 / (2·1 + 2·1) = 50
+		{"critical is not ready", []checks.Finding{f("a", policy.Warning, checks.Pass), f("b", policy.Critical, checks.Fail)}, NotReady, 50, 1, 0},
+		{"critical error is not ready", []checks.Finding{f("a", policy.Critical, checks.Error)}, NotReady, 0, 1, 0},
+		// 100 × 2·3 / (2·3 + 1 + 2·1) = 66.7
+		{"mixed", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Warning, checks.Pass), f("c", policy.Critical, checks.Pass),
+			f("d", policy.Warning, checks.Fail), f("e", policy.Critical, checks.Fail)}, NotReady, 67, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Summarize(tt.findings)
+			if s.Status != tt.status || s.Score != tt.score || s.Counts.Critical != tt.critical || s.Counts.Warning != tt.warning {
+				t.Errorf("Summarize = status %s score %d counts %+v, want %s %d critical %d warning %d",
+					s.Status, s.Score, s.Counts, tt.status, tt.score, tt.critical, tt.warning)
+			}
+			if s.Counts.Total != len(tt.findings) {
+				t.Errorf("total = %d", s.Counts.Total)
+			}
+		})
+	}
+}
+
+func TestSectionScores(t *testing.T) {
+	fs := []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Critical, checks.Fail)}
+	fs[1].Section = checks.SecSecurity
+	s := Summarize(fs)
+	if s.Sections[checks.SecDeployment].Score != 100 || s.Sections[checks.SecSecurity].Score != 0 ||
+		s.Sections[checks.SecSecurity].Status != NotReady {
+		t.Errorf("sections = %+v", s.Sections)
+	}
+}
+
+func sampleReport() *Report {
+	snap := &facts.Snapshot{
+		Time:   time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
+		Engine: &facts.Engine{ServerVersion: "20.10.11+azure-3", Hostname: "dev1", Arch: "x86_64"},
+		Containers: []facts.Container{
+			{Name: "edgeHub", Labels: map[string]string{facts.OwnerLabel: facts.OwnerValue, facts.OriginalImageLabel: "mcr.microsoft.com/azureiotedge-hub:1.5.21"}, State: facts.State{Status: "running"}},
+			{Name: "unrelated", State: facts.State{Status: "running"}},
+		},
+		Metrics: map[string]*facts.Scrape{"edgeAgent": {Endpoint: "http://edgeAgent:9600/metrics", Error: "connection refused"}},
+	}
+	fs := []checks.Finding{
+		f("modules-running", policy.Critical, checks.Pass),
+		f("disk-space", policy.Critical, checks.Fail),
+	}
+	fs[0].Module = "edgeHub"
+	fs[1].Remediation = "free some space"
+	return Build(Input{Snap: snap, Policy: policy.Default(nil), Source: "default",
+		Started: snap.Time, Finished: snap.Time.Add(1500 * time.Millisecond)}, fs)
+}
+
+func TestBuild(t *testing.T) {
+	r := sampleReport()
+	if r.SchemaVersion != SchemaVersion || r.DurationMs != 1500 || r.Device.Hostname != "dev1" {
+		t.Errorf("report header = %+v", r)
+	}
+	if len(r.Inventory.Modules) != 1 || r.Inventory.Modules[0].Name != "edgeHub" || !r.Inventory.Modules[0].System ||
+		r.Inventory.Containers != 2 {
+		t.Errorf("inventory = %+v", r.Inventory)
+	}
+	if len(r.Inventory.SourceErrors) != 1 || !strings.Contains(r.Inventory.SourceErrors[0], "connection refused") {
+		t.Errorf("source errors = %v", r.Inventory.SourceErrors)
+	}
+	if r.Summary.Status != NotReady {
+		t.Errorf("status = %s", r.Summary.Status)
+	}
+}
+
+func TestWriteJSONRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, sampleReport()); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatalf("report JSON does not parse: %v", err)
+	}
+	if back.Summary.Status != NotReady || len(back.Findings) != 2 || back.Findings[1].Remediation != "free some space" {
+		t.Errorf("round trip = %+v", back)
+	}
+	for _, key := range []string{`"schemaVersion"`, `"generatedAt"`, `"durationMs"`, `"summary"`, `"findings"`, `"score"`, `"inventory"`} {
+		if !bytes.Contains(buf.Bytes(), []byte(key)) {
+			t.Errorf("JSON lacks %s", key)
+		}
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, sampleReport()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"status: NOTREADY", "score: 50/100", "FAIL    critical  disk-space", "PASS    critical  modules-running",
+		"what to fix:", "fix: free some space", "fact sources with problems:", "connection refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
