@@ -23,6 +23,8 @@ const SchemaVersion = "1"
 const (
 	DefaultInterval        = 5 * time.Minute
 	MinInterval            = 10 * time.Second
+	DefaultHeartbeat       = time.Hour
+	MinHeartbeat           = time.Minute
 	DefaultEdgeHubMetrics  = "http://edgeHub:9600/metrics"
 	DefaultEdgeAgentMetric = "http://edgeAgent:9600/metrics"
 	ProfileProduction      = "production"
@@ -34,9 +36,12 @@ type Policy struct {
 	SchemaVersion string
 	Profile       string
 	Interval      time.Duration
-	Checks        map[string]CheckPolicy
-	Exemptions    []Exemption // sorted by name
-	Metrics       Endpoints
+	// Heartbeat is how often module mode re-sends the full report and
+	// refreshes the twin's heartbeat when nothing changed.
+	Heartbeat  time.Duration
+	Checks     map[string]CheckPolicy
+	Exemptions []Exemption // sorted by name
+	Metrics    Endpoints
 	// AllowEnv lists environment variable names whose values may appear in output.
 	AllowEnv []string
 }
@@ -202,6 +207,7 @@ func (d *decoder) policy(raw any) *Policy {
 		SchemaVersion: SchemaVersion,
 		Profile:       ProfileProduction,
 		Interval:      DefaultInterval,
+		Heartbeat:     DefaultHeartbeat,
 		Metrics:       Endpoints{EdgeHub: DefaultEdgeHubMetrics, EdgeAgent: DefaultEdgeAgentMetric},
 	}
 	top, ok := d.object("", raw)
@@ -228,15 +234,15 @@ func (d *decoder) policy(raw any) *Policy {
 				d.errf(k, "unsupported schema version %q (this build reads %q)", s, SchemaVersion)
 			}
 		case "interval":
-			if s, ok := d.str(k, v); ok {
-				iv, err := time.ParseDuration(s)
-				switch {
-				case err != nil:
-					d.errf(k, "must be a duration such as \"5m\", got %q", s)
-				case iv < MinInterval:
-					d.errf(k, "must be at least %s, got %s", MinInterval, s)
-				default:
-					p.Interval = iv
+			d.duration(k, v, MinInterval, &p.Interval)
+		case "reporting":
+			if m, ok := d.object(k, v); ok {
+				for _, rk := range sortedKeys(m) {
+					if rk != "heartbeat" {
+						d.errf(join(k, rk), "unknown key (known: heartbeat)")
+						continue
+					}
+					d.duration(join(k, rk), m[rk], MinHeartbeat, &p.Heartbeat)
 				}
 			}
 		case "checks":
@@ -256,10 +262,26 @@ func (d *decoder) policy(raw any) *Policy {
 				}
 			}
 		default:
-			d.errf(k, "unknown key (known: schemaVersion, profile, interval, checks, exemptions, metrics, redaction)")
+			d.errf(k, "unknown key (known: schemaVersion, profile, interval, reporting, checks, exemptions, metrics, redaction)")
 		}
 	}
 	return p
+}
+
+func (d *decoder) duration(p string, v any, min time.Duration, dst *time.Duration) {
+	s, ok := d.str(p, v)
+	if !ok {
+		return
+	}
+	iv, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		d.errf(p, "must be a duration such as \"5m\", got %q", s)
+	case iv < min:
+		d.errf(p, "must be at least %s, got %s", min, s)
+	default:
+		*dst = iv
+	}
 }
 
 func (d *decoder) defaults(profile string) map[string]CheckPolicy {

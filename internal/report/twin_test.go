@@ -1,0 +1,115 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
+)
+
+func manyFailures(n int) *Report {
+	var fs []checks.Finding
+	for i := 0; i < n; i++ {
+		sev := policy.Warning
+		if i%3 == 0 {
+			sev = policy.Critical
+		}
+		x := f("module-resource-limits", sev, checks.Fail)
+		x.Module = fmt.Sprintf("module-%03d", i)
+		x.Message = strings.Repeat("a long explanation of what is wrong ", 10)
+		fs = append(fs, x)
+	}
+	fs = append(fs, f("disk-space", policy.Critical, checks.Pass))
+	return &Report{Summary: Summarize(fs), Findings: fs}
+}
+
+func TestCompactStaysInBudget(t *testing.T) {
+	for _, n := range []int{0, 1, 10, 500} {
+		r := manyFailures(n)
+		s := Compact(r, SummaryBudget)
+		b, _ := json.Marshal(map[string]any{"readiness": s})
+		if len(b) > SummaryBudget {
+			t.Errorf("%d failures: summary is %d bytes, over the %d budget", n, len(b), SummaryBudget)
+		}
+		if len(s.Failing)+s.FailingOmitted != n {
+			t.Errorf("%d failures: %d listed + %d omitted", n, len(s.Failing), s.FailingOmitted)
+		}
+		for i := 1; i < len(s.Failing); i++ {
+			if sevRank(s.Failing[i-1].Severity) < sevRank(s.Failing[i].Severity) {
+				t.Fatalf("failing list not ordered by severity at %d", i)
+			}
+		}
+		for _, fl := range s.Failing {
+			if len([]rune(fl.Message)) > shortMessageLen {
+				t.Errorf("message not shortened: %d runes", len([]rune(fl.Message)))
+			}
+		}
+	}
+	if s := Compact(manyFailures(500), SummaryBudget); s.FailingOmitted == 0 || len(s.Failing) == 0 {
+		t.Errorf("500 failures should be truncated, got %d listed %d omitted", len(s.Failing), s.FailingOmitted)
+	}
+}
+
+func TestMergePatch(t *testing.T) {
+	tests := []struct {
+		name     string
+		from, to string
+		want     string
+	}{
+		{"no change", `{"a":1,"b":{"c":"x"}}`, `{"a":1,"b":{"c":"x"}}`, `{}`},
+		{"changed leaf", `{"a":1,"b":{"c":"x","d":2}}`, `{"a":1,"b":{"c":"y","d":2}}`, `{"b":{"c":"y"}}`},
+		{"removed key", `{"a":1,"b":2}`, `{"a":1}`, `{"b":null}`},
+		{"removed nested key", `{"b":{"c":1,"d":2}}`, `{"b":{"c":1}}`, `{"b":{"d":null}}`},
+		{"array replaced whole", `{"l":[1,2]}`, `{"l":[1,3]}`, `{"l":[1,3]}`},
+		{"twin metadata ignored", `{"$version":3,"$metadata":{},"a":1}`, `{"a":1}`, `{}`},
+		{"new object", `{}`, `{"p":{"v":1}}`, `{"p":{"v":1}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var from, to, want map[string]any
+			for _, p := range []struct {
+				s string
+				m *map[string]any
+			}{{tt.from, &from}, {tt.to, &to}, {tt.want, &want}} {
+				if err := json.Unmarshal([]byte(p.s), p.m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := MergePatch(from, to)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("MergePatch = %v, want %v", got, want)
+			}
+			// Applying the patch must give the target (less twin metadata).
+			applied := ApplyMergePatch(from, got)
+			delete(applied, "$version")
+			delete(applied, "$metadata")
+			if !reflect.DeepEqual(normalize(applied), normalize(to)) {
+				t.Errorf("apply(from, patch) = %v, want %v", applied, to)
+			}
+		})
+	}
+}
+
+func TestChanges(t *testing.T) {
+	prevRep := &Report{Findings: []checks.Finding{
+		{ID: "a", Status: checks.Pass}, {ID: "b", Module: "m", Status: checks.Fail}, {ID: "gone", Status: checks.Fail}}}
+	cur := &Report{Findings: []checks.Finding{
+		{ID: "a", Status: checks.Fail, Severity: policy.Critical, Message: "now failing"},
+		{ID: "b", Module: "m", Status: checks.Fail}, {ID: "new", Status: checks.Pass}}}
+	if got := Changes(nil, cur); got != nil {
+		t.Errorf("no baseline must give no changes, got %v", got)
+	}
+	got := Changes(Statuses(prevRep), cur)
+	want := []Change{
+		{ID: "a", Severity: "critical", From: "pass", To: "fail", Message: "now failing"},
+		{ID: "new", From: "", To: "pass"},
+		{ID: "gone", From: "fail", To: "", Message: "the finding is no longer reported"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Changes =\n%+v\nwant\n%+v", got, want)
+	}
+}
