@@ -2,60 +2,121 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/cycle"
+	"github.com/edge-readiness/edge-readiness/internal/daemon"
+	"github.com/edge-readiness/edge-readiness/internal/edgeenv"
+	"github.com/edge-readiness/edge-readiness/internal/hub"
 	"github.com/edge-readiness/edge-readiness/internal/redact"
+	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/workload"
 )
 
-// runCmd is module mode. Until the IoT Hub sink exists it runs a cycle every
-// interval and writes each report as one JSON line to stdout.
+// runCmd is module mode: policy from the module twin, findings to IoT Hub
+// through edgeHub, until SIGTERM.
 func runCmd(ctx context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	var c common
 	c.register(fs, env.Getenv)
-	once := fs.Bool("once", false, "run one cycle and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
 		return ExitUsage
 	}
-	pol, err := c.loadPolicy()
+	edge, err := edgeenv.Load(env.Getenv)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "run: %v\n", err)
+		return ExitUsage
+	}
+	if c.policyFile != "" {
+		fmt.Fprintln(env.Stderr, "run: --policy is for check; in module mode the policy comes from the module twin")
 		return ExitUsage
 	}
 	scrub := redact.NewScrubber()
-	log, err := c.logger(env.Stderr, scrub)
+	log, err := c.logger(env.Stdout, scrub)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "run: %v\n", err)
 		return ExitUsage
 	}
-	runner := c.runner(pol.Policy, scrub)
-	out := scrub.Writer(env.Stdout)
-	log.Info().Str("version", Version).Dur("interval", pol.Policy.Interval).Str("policy", pol.Source).Msg("starting")
+	log = log.With().Str("module", edge.ModuleID).Logger()
+	log.Info().Str("version", Version).Str("device", edge.DeviceID).Str("gateway", edge.GatewayHostname).Msg("starting")
+
+	wl, err := workload.New(edge.WorkloadURI)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "run: %v\n", err)
+		return ExitUsage
+	}
+	client, err := connect(ctx, edge, wl, log)
+	if err != nil { // only when ctx ended
+		log.Info().Msg("stopped before connecting")
+		return ExitOK
+	}
+	defer client.Close()
+
+	specs := checks.Specs(checks.All())
+	d := &daemon.Daemon{
+		Hub:   client,
+		Cycle: &policyRunner{c: &c, scrub: scrub, self: edge.ModuleID},
+		Specs: specs,
+		Log:   log,
+	}
+	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error().Err(err).Msg("module mode ended")
+		return ExitNotReady
+	}
+	return ExitOK
+}
+
+// connect fetches the trust bundle and connects, retrying with backoff.
+// Without the trust bundle it never connects: there is no insecure fallback.
+func connect(ctx context.Context, edge edgeenv.Env, wl *workload.Client, log zerolog.Logger) (*hub.Client, error) {
+	backoff := time.Second
 	for {
-		cctx, cancel := context.WithTimeout(ctx, c.timeout)
-		r := runner.Run(cctx, pol)
-		cancel()
-		if b, err := json.Marshal(r); err == nil {
-			_, _ = out.Write(append(b, '\n'))
+		roots, _, err := wl.TrustBundle(ctx)
+		if err == nil {
+			var client *hub.Client
+			client, err = hub.Dial(ctx, edge, roots, log)
+			if err == nil {
+				log.Info().Msg("connected to edgeHub")
+				return client, nil
+			}
 		}
-		log.Info().Str("status", r.Summary.Status).Int("score", r.Summary.Score).Int("critical", r.Summary.Counts.Critical).
-			Int("warning", r.Summary.Counts.Warning).Int64("durationMs", r.DurationMs).Msg("cycle done")
-		if *once {
-			return ExitOK
-		}
+		log.Warn().Err(err).Dur("retryIn", backoff).Msg("cannot connect to edgeHub")
 		select {
 		case <-ctx.Done():
-			log.Info().Msg("stopping")
-			return ExitOK
-		case <-time.After(pol.Policy.Interval):
+			return nil, ctx.Err()
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, time.Minute)
 	}
+}
+
+// policyRunner rebuilds the gatherer when the policy's metrics endpoints change.
+type policyRunner struct {
+	c      *common
+	scrub  *redact.Scrubber
+	self   string
+	runner *cycle.Runner
+	key    string
+}
+
+func (p *policyRunner) Run(ctx context.Context, pol cycle.PolicyRef) *report.Report {
+	key := pol.Policy.Metrics.EdgeHub + "|" + pol.Policy.Metrics.EdgeAgent
+	if p.runner == nil || key != p.key {
+		p.runner = p.c.runner(pol.Policy, p.scrub)
+		p.runner.Self = p.self
+		p.key = key
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.c.timeout)
+	defer cancel()
+	return p.runner.Run(cctx, pol)
 }

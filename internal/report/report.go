@@ -32,6 +32,8 @@ type Report struct {
 	Policy        PolicyInfo       `json:"policy"`
 	Summary       Summary          `json:"summary"`
 	Findings      []checks.Finding `json:"findings"`
+	// Notes say what was left out or lost (trimming, messages dropped offline).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Device identifies the device and module, as far as known.
