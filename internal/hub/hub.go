@@ -171,7 +171,15 @@ func (c *Client) Close() error {
 // libLogger routes the library's logs into zerolog.
 type libLogger struct{ l zerolog.Logger }
 
-func (l libLogger) Errorf(f string, v ...interface{}) { l.l.Error().Str("component", "iothub").Msgf(f, v...) }
-func (l libLogger) Warnf(f string, v ...interface{})  { l.l.Warn().Str("component", "iothub").Msgf(f, v...) }
-func (l libLogger) Infof(f string, v ...interface{})  { l.l.Debug().Str("component", "iothub").Msgf(f, v...) }
-func (l libLogger) Debugf(f string, v ...interface{}) { l.l.Debug().Str("component", "iothub").Msgf(f, v...) }
+func (l libLogger) Errorf(f string, v ...interface{}) {
+	l.l.Error().Str("component", "iothub").Msgf(f, v...)
+}
+func (l libLogger) Warnf(f string, v ...interface{}) {
+	l.l.Warn().Str("component", "iothub").Msgf(f, v...)
+}
+func (l libLogger) Infof(f string, v ...interface{}) {
+	l.l.Debug().Str("component", "iothub").Msgf(f, v...)
+}
+func (l libLogger) Debugf(f string, v ...interface{}) {
+	l.l.Debug().Str("component", "iothub").Msgf(f, v...)
+}
