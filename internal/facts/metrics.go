@@ -63,7 +63,14 @@ next:
 // ParseMetrics parses Prometheus text exposition format (version 0.0.4) into
 // flattened samples. NaN values are kept; a garbled page is an error that
 // says where it broke.
-func ParseMetrics(r io.Reader) ([]Sample, error) {
+func ParseMetrics(r io.Reader) (samples []Sample, err error) {
+	// prometheus/common v0.66 panics on some malformed pages (fixed upstream
+	// in v0.73, prometheus/common#922): a bad page is an error, never a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			samples, err = nil, fmt.Errorf("parsing metrics: malformed exposition (parser panic: %v)", p)
+		}
+	}()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
 	if err != nil {
