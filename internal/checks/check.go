@@ -143,7 +143,9 @@ func runOne(c *Check, in Input, pol *policy.Policy) []Finding {
 		return []Finding{c.finding(Result{Status: Skip, Message: "disabled by policy (severity off)"}, policy.Off)}
 	}
 	if msg := missingFacts(c, in.Snap); msg != "" {
-		return []Finding{c.finding(Result{Status: Error, Message: msg}, cp.Severity)}
+		f := c.finding(Result{Status: Error, Message: msg}, cp.Severity)
+		applyExemptions(&f, pol.Exemptions, in.Snap.Time)
+		return []Finding{f}
 	}
 	in.Params = cp.Params
 	results := safeEval(c, &in)
@@ -198,8 +200,10 @@ func missingFacts(c *Check, s *facts.Snapshot) string {
 	return "cannot decide without " + strings.Join(missing, "; ")
 }
 
+// applyExemptions turns a failed or errored finding that an exemption
+// covers into a skip that names the exemption; passes stay passes.
 func applyExemptions(f *Finding, ex []policy.Exemption, now time.Time) {
-	if f.Status == Skip {
+	if f.Status != Fail && f.Status != Error {
 		return
 	}
 	var expired []string

@@ -76,11 +76,14 @@ var unusedVolumes = &Check{
 		}
 		var unused []vol
 		var total int64
+		unknown := 0 // volumes of unknown size (-1: the engine's disk usage was not read)
 		for _, v := range in.Snap.Volumes {
 			if !used[v.Name] {
 				unused = append(unused, vol{v.Name, v.Size})
 				if v.Size > 0 {
 					total += v.Size
+				} else if v.Size < 0 {
+					unknown++
 				}
 			}
 		}
@@ -99,8 +102,15 @@ var unusedVolumes = &Check{
 			names = append(names[:10], fmt.Sprintf("and %d more", len(unused)-10))
 		}
 		r = r.with("unusedVolumes", unused).with("reclaimableBytes", total)
-		r.Status, r.Message = Fail, fmt.Sprintf("%d volumes are used by no container (%s reclaimable): %s", len(unused),
-			bytesIEC(total), strings.Join(names, ", "))
+		size := bytesIEC(total) + " reclaimable"
+		switch {
+		case unknown == len(unused):
+			size = "size unknown"
+		case unknown > 0:
+			size = "at least " + size
+		}
+		r.Status, r.Message = Fail, fmt.Sprintf("%s used by no container (%s): %s", pluralVerb(len(unused), "volume is", "volumes are"),
+			size, strings.Join(names, ", "))
 		return []Result{r}
 	},
 }
@@ -131,7 +141,7 @@ var containerEngineLogrotate = &Check{
 			r := Result{Module: m.Name}.with("logDriver", drv).with("logOptions", rotationOptions(m.LogConfig.Config))
 			switch {
 			case !contains(allowed, drv):
-				r.Status, r.Message = Fail, fmt.Sprintf("%s logs with driver %q, which is not in allowedLogDrivers (%s)", m.Name, drv,
+				r.Status, r.Message = Fail, fmt.Sprintf("%s logs with driver %q%s, which is not in allowedLogDrivers (%s)", m.Name, drv, engineDefault(m),
 					strings.Join(allowed, ", "))
 			case drv == "json-file":
 				var missing []string
@@ -141,14 +151,14 @@ var containerEngineLogrotate = &Check{
 					}
 				}
 				if len(missing) > 0 {
-					r.Status, r.Message = Fail, fmt.Sprintf("%s logs with json-file without %s: its log grows until the disk is full",
-						m.Name, strings.Join(missing, " and "))
+					r.Status, r.Message = Fail, fmt.Sprintf("%s logs with json-file%s without %s: its log grows until the disk is full",
+						m.Name, engineDefault(m), strings.Join(missing, " and "))
 				} else {
 					r.Status, r.Message = Pass, fmt.Sprintf("%s logs with json-file, max-size %s, max-file %s", m.Name,
 						m.LogConfig.Config["max-size"], m.LogConfig.Config["max-file"])
 				}
 			default:
-				r.Status, r.Message = Pass, fmt.Sprintf("%s logs with %s", m.Name, drv)
+				r.Status, r.Message = Pass, fmt.Sprintf("%s logs with %s%s", m.Name, drv, engineDefault(m))
 			}
 			out = append(out, r)
 		}
@@ -210,4 +220,11 @@ func rotationOptions(opts map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+func engineDefault(m *facts.Container) string {
+	if m.LogConfig.Type == "" {
+		return " (the engine's default driver)"
+	}
+	return ""
 }

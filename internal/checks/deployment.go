@@ -29,12 +29,19 @@ var upstreamProtocolConsistent = &Check{
 		pa, pb := upstreamProtocol(agent), upstreamProtocol(hub)
 		r := Result{}.with("edgeAgent", pa).with("edgeHub", pb)
 		if strings.EqualFold(pa, pb) {
-			r.Status, r.Message = Pass, "edgeAgent and edgeHub both use "+pa
+			r.Status, r.Message = Pass, "edgeAgent and edgeHub both use "+shownProtocol(agent, pa)
 		} else {
-			r.Status, r.Message = Fail, fmt.Sprintf("edgeAgent uses %s but edgeHub uses %s", pa, pb)
+			r.Status, r.Message = Fail, fmt.Sprintf("edgeAgent uses %s but edgeHub uses %s", shownProtocol(agent, pa), shownProtocol(hub, pb))
 		}
 		return []Result{r}
 	},
+}
+
+func shownProtocol(c *facts.Container, p string) string {
+	if v, ok := c.EnvValue("UpstreamProtocol"); !ok || v == "" {
+		return p + " (UpstreamProtocol unset: the default)"
+	}
+	return p
 }
 
 func upstreamProtocol(c *facts.Container) string {
@@ -183,7 +190,11 @@ var noDebugImages = &Check{
 			if len(problems) > 0 {
 				out = append(out, fail(m.Name, "%s: %s", m.Name, strings.Join(problems, "; ")).with("image", img))
 			} else {
-				out = append(out, pass(m.Name, "%s runs a release image (%s) with no debugger port", m.Name, img))
+				if m.IsSystemModule() {
+					out = append(out, pass(m.Name, "%s runs a release image (%s)", m.Name, img))
+				} else {
+					out = append(out, pass(m.Name, "%s runs a release image (%s) with no debugger port", m.Name, img))
+				}
 			}
 		}
 		return out
@@ -216,8 +227,8 @@ var modulesRunning = &Check{
 		var out []Result
 		for _, sys := range []string{facts.EdgeAgent, facts.EdgeHub} {
 			if in.Snap.Module(sys) == nil {
-				out = append(out, fail(sys, "there is no %s container owned by IoT Edge: the runtime is not running on this device "+
-					"or was not started by aziot-edged", sys))
+				out = append(out, fail(sys, "there is no %s container owned by IoT Edge: the IoT Edge runtime is not running on this device, "+
+					"%s was removed, or its image cannot be pulled; see `iotedge system status` and `iotedge logs edgeAgent`", sys, sys))
 			}
 		}
 		for _, name := range expectedModules(in.Snap) {
@@ -246,7 +257,9 @@ func moduleRunning(m *facts.Container, now time.Time, maxRate float64) Result {
 	recentOOM := st.OOMKilled && (!st.Running || (!st.FinishedAt.IsZero() && now.Sub(st.FinishedAt) < time.Hour))
 	switch {
 	case st.Restarting || (!st.Running && st.Status == "restarting"):
-		r.Status, r.Message = Fail, fmt.Sprintf("%s is restarting (%d restarts)", m.Name, st.RestartCount)
+		r.Status, r.Message = Fail, fmt.Sprintf("%s is restarting (%s)", m.Name, plural(st.RestartCount, "restart"))
+	case st.Status == "paused": // Docker reports a paused container as running
+		r.Status, r.Message = Fail, fmt.Sprintf("%s is paused: its processes are frozen (docker unpause %s)", m.Name, m.Name)
 	case !st.Running:
 		detail := fmt.Sprintf("exit code %d", st.ExitCode)
 		if st.OOMKilled {
@@ -262,7 +275,7 @@ func moduleRunning(m *facts.Container, now time.Time, maxRate float64) Result {
 		r.Status, r.Message = Fail, fmt.Sprintf("%s is restart-looping: %d restarts, %.1f per hour (more than %.0f)", m.Name,
 			st.RestartCount, rate, maxRate)
 	default:
-		r.Status, r.Message = Pass, fmt.Sprintf("%s is running (%d restarts)", m.Name, st.RestartCount)
+		r.Status, r.Message = Pass, fmt.Sprintf("%s is running (%s)", m.Name, plural(st.RestartCount, "restart"))
 	}
 	return r.with("restartsPerHour", roundTo(rate, 2))
 }

@@ -35,8 +35,12 @@ var diskSpace = &Check{
 		for _, s := range sc.Find("edgeAgent_available_disk_space_bytes", nil) {
 			disk := s.Labels["disk_name"]
 			t, ok := total[disk]
-			if !ok || t <= 0 || math.IsNaN(t) || math.IsNaN(s.Value) {
+			if !ok || t <= 0 || math.IsNaN(t) {
 				out = append(out, skip("", "edgeAgent reports no usable total size for disk %q", disk).about(disk))
+				continue
+			}
+			if math.IsNaN(s.Value) || s.Value < 0 {
+				out = append(out, skip("", "edgeAgent reports no usable free space for disk %q", disk).about(disk))
 				continue
 			}
 			ratio := s.Value / t

@@ -30,8 +30,8 @@ func TestScrubber(t *testing.T) {
 	s.AddEnv(NewPolicy(nil), map[string]string{
 		"DB_PASSWORD":      "hunter2-not-for-you",
 		"API_TOKEN":        "tok3n",
-		"UpstreamProtocol": "Amqp",                 // allowed: kept
-		"COLOR":            "blue",                 // not secret-looking: kept
+		"UpstreamProtocol": "Amqp",                    // allowed: kept
+		"COLOR":            "blue",                    // not secret-looking: kept
 		"BLOB":             "Zx81kQpL0s9dXj2mWq7RtYb", // random-looking: scrubbed
 	})
 	in := `{"a":"hunter2-not-for-you","b":"tok3n","c":"Amqp","d":"blue","e":"Zx81kQpL0s9dXj2mWq7RtYb",` +
