@@ -40,6 +40,8 @@ const (
 	NeedDocker         = "docker"
 	NeedEdgeAgentStats = "metrics:edgeAgent"
 	NeedEdgeHubStats   = "metrics:edgeHub"
+	NeedCerts          = "certs"
+	NeedProbes         = "probes"
 )
 
 // ChecklistURL is the production checklist the seeds come from.
@@ -69,6 +71,8 @@ type Meta struct {
 type Input struct {
 	Snap   *facts.Snapshot
 	Prev   *facts.Snapshot // nil on the first cycle
+	// History holds earlier snapshots, oldest first (Prev is the last one).
+	History []*facts.Snapshot
 	Params policy.Params
 	// Self is this module's name, so that checks can tell it apart.
 	Self string
@@ -127,14 +131,15 @@ func Specs(all []*Check) []policy.CheckSpec {
 
 // Run evaluates every check against the snapshot under the policy.
 func Run(all []*Check, in Input, pol *policy.Policy) []Finding {
+	ex := append(BuiltinExemptions(in.Self), pol.Exemptions...)
 	var out []Finding
 	for _, c := range all {
-		out = append(out, runOne(c, in, pol)...)
+		out = append(out, runOne(c, in, pol, ex)...)
 	}
 	return out
 }
 
-func runOne(c *Check, in Input, pol *policy.Policy) []Finding {
+func runOne(c *Check, in Input, pol *policy.Policy, ex []policy.Exemption) []Finding {
 	cp, ok := pol.Checks[c.ID]
 	if !ok {
 		cp = policy.CheckPolicy{Severity: c.Severity, Params: policy.Default([]policy.CheckSpec{{ID: c.ID, Params: c.Params}}).Checks[c.ID].Params}
@@ -144,7 +149,7 @@ func runOne(c *Check, in Input, pol *policy.Policy) []Finding {
 	}
 	if msg := missingFacts(c, in.Snap); msg != "" {
 		f := c.finding(Result{Status: Error, Message: msg}, cp.Severity)
-		applyExemptions(&f, pol.Exemptions, in.Snap.Time)
+		applyExemptions(&f, ex, in.Snap.Time)
 		return []Finding{f}
 	}
 	in.Params = cp.Params
@@ -156,7 +161,7 @@ func runOne(c *Check, in Input, pol *policy.Policy) []Finding {
 			sev = r.Severity
 		}
 		f := c.finding(r, sev)
-		applyExemptions(&f, pol.Exemptions, in.Snap.Time)
+		applyExemptions(&f, ex, in.Snap.Time)
 		out = append(out, f)
 	}
 	return out
@@ -182,6 +187,14 @@ func missingFacts(c *Check, s *facts.Snapshot) string {
 		case NeedDocker:
 			if !s.DockerOK() {
 				missing = append(missing, "the Docker engine: "+s.DockerError)
+			}
+		case NeedCerts:
+			if s.Certs == nil {
+				missing = append(missing, "certificates: not gathered")
+			}
+		case NeedProbes:
+			if s.Probes == nil && s.Clock == nil && s.Certs == nil {
+				missing = append(missing, "network probes: not run")
 			}
 		case NeedEdgeAgentStats, NeedEdgeHubStats:
 			name := strings.TrimPrefix(n, "metrics:")

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -237,8 +238,17 @@ var modulesRunning = &Check{
 					"or its createOptions may be invalid (see edgeAgent's logs)", name))
 			}
 		}
+		starts, window := moduleStarts(in)
 		for _, m := range in.Snap.Modules() {
-			out = append(out, moduleRunning(m, now, maxRate))
+			r := moduleRunning(m, now, maxRate)
+			if n, ok := starts[m.Name]; ok && r.Status == Pass {
+				if limit := maxRate * math.Max(1, math.Ceil(window.Hours())); n > limit {
+					r.Status, r.Message = Fail, fmt.Sprintf("%s is restart-looping: edgeAgent started it %.0f times in the last %s (more than %.0f per hour)",
+						m.Name, n, window.Round(time.Minute), maxRate)
+				}
+				r = r.with("startsInWindow", n).with("window", window.String())
+			}
+			out = append(out, r)
 		}
 		return out
 	},
@@ -278,6 +288,31 @@ func moduleRunning(m *facts.Container, now time.Time, maxRate float64) Result {
 		r.Status, r.Message = Pass, fmt.Sprintf("%s is running (%s)", m.Name, plural(st.RestartCount, "restart"))
 	}
 	return r.with("restartsPerHour", roundTo(rate, 2))
+}
+
+// moduleStarts counts, per module, how often edgeAgent started it
+// (edgeAgent_module_start_total) since the oldest snapshot kept, within the
+// last hour; a counter reset counts from zero.
+func moduleStarts(in *Input) (map[string]float64, time.Duration) {
+	cur := in.Snap.Metrics[facts.EdgeAgent]
+	var base *facts.Snapshot
+	for _, h := range in.History {
+		if in.Snap.Time.Sub(h.Time) <= time.Hour && h.Metrics[facts.EdgeAgent].OK() {
+			base = h
+			break
+		}
+	}
+	if base == nil || !cur.OK() {
+		return nil, 0
+	}
+	out := map[string]float64{}
+	for _, m := range in.Snap.Modules() {
+		d, ok, _ := counterDelta(base.Metrics[facts.EdgeAgent], cur, "edgeAgent_module_start_total", map[string]string{"module_name": m.Name})
+		if ok {
+			out[m.Name] = d
+		}
+	}
+	return out, in.Snap.Time.Sub(base.Time)
 }
 
 func expectedModules(s *facts.Snapshot) []string {

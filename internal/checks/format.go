@@ -3,6 +3,7 @@ package checks
 import (
 	"fmt"
 	"math"
+	"net"
 )
 
 func bytesIEC(n int64) string {
@@ -37,3 +38,5 @@ func roundTo(f float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(f*p) / p
 }
+
+func isIP(s string) bool { return net.ParseIP(s) != nil }

@@ -27,8 +27,12 @@ type Runner struct {
 	Scrubber *redact.Scrubber
 	Self     string
 	Now      func() time.Time
-	prev     *facts.Snapshot
+	history  []*facts.Snapshot // oldest first
 }
+
+// HistoryLen is how many earlier snapshots the runner keeps for checks that
+// look at trends (queue growth over cycles).
+const HistoryLen = 4
 
 // PolicyRef is a policy with where it came from.
 type PolicyRef struct {
@@ -51,8 +55,15 @@ func (r *Runner) Run(ctx context.Context, pol PolicyRef) *report.Report {
 			r.Scrubber.AddEnv(rp, snap.Containers[i].Env)
 		}
 	}
-	findings := checks.Run(r.Checks, checks.Input{Snap: snap, Prev: r.prev, Self: r.Self}, pol.Policy)
-	r.prev = snap
+	var prev *facts.Snapshot
+	if n := len(r.history); n > 0 {
+		prev = r.history[n-1]
+	}
+	findings := checks.Run(r.Checks, checks.Input{Snap: snap, Prev: prev, History: r.history, Self: r.Self}, pol.Policy)
+	r.history = append(r.history, lean(snap))
+	if len(r.history) > HistoryLen {
+		r.history = r.history[len(r.history)-HistoryLen:]
+	}
 	return report.Build(report.Input{
 		Snap: snap, Policy: pol.Policy, Source: pol.Source, Version: pol.Version,
 		Started: started, Finished: now(), Device: DeviceFromEnv(snap.Env),
@@ -69,4 +80,14 @@ func DeviceFromEnv(env map[string]string) report.Device {
 		d.RuntimeMode = "module"
 	}
 	return d
+}
+
+// lean keeps what trend checks need of a snapshot: time, container states and
+// metrics. Environment values are dropped so that history holds no secrets.
+func lean(s *facts.Snapshot) *facts.Snapshot {
+	l := &facts.Snapshot{Time: s.Time, Metrics: s.Metrics, Containers: make([]facts.Container, len(s.Containers))}
+	for i, c := range s.Containers {
+		l.Containers[i] = facts.Container{ID: c.ID, Name: c.Name, Labels: c.Labels, State: c.State}
+	}
+	return l
 }

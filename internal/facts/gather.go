@@ -1,6 +1,7 @@
 package facts
 
 import (
+	"crypto/x509"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,17 @@ type Gatherer struct {
 	Now func() time.Time
 	// Environ lists the process environment, as os.Environ.
 	Environ func() []string
+	// DaemonJSONPath is where the engine's daemon.json is read when mounted;
+	// empty turns the read off.
+	DaemonJSONPath string
+	// NoNetworkFacts turns off certificates, probes and the clock reference.
+	NoNetworkFacts bool
+	// ProbeTimeout bounds each probe (DNS and TLS handshake together).
+	ProbeTimeout time.Duration
+	// ProbeRoots verifies IoT Hub and registries (nil: the system roots).
+	ProbeRoots *x509.CertPool
+	// EdgeHubTLSPorts are tried in order to read edgeHub's certificate chain.
+	EdgeHubTLSPorts []string
 	// DockerTimeout bounds the Docker source as a whole; CallTimeout bounds
 	// each engine call within it.
 	DockerTimeout, CallTimeout time.Duration
@@ -79,14 +91,17 @@ func NewGatherer(cfg Config, docker DockerAPI, httpc HTTPDoer) *Gatherer {
 		httpc = NewMetricsClient()
 	}
 	return &Gatherer{
-		Now:           time.Now,
-		Environ:       os.Environ,
-		DockerTimeout: cfg.Timeout,
-		CallTimeout:   min(DefaultCallTimeout, cfg.Timeout),
-		ScrapeTimeout: DefaultScrapeTimeout,
-		cfg:           cfg,
-		docker:        docker,
-		httpc:         httpc,
+		Now:            time.Now,
+		Environ:        os.Environ,
+		DaemonJSONPath: DefaultDaemonJSON,
+		ProbeTimeout:    DefaultProbeTimeout,
+		EdgeHubTLSPorts: []string{"8883", "5671", "443"},
+		DockerTimeout:  cfg.Timeout,
+		CallTimeout:    min(DefaultCallTimeout, cfg.Timeout),
+		ScrapeTimeout:  DefaultScrapeTimeout,
+		cfg:            cfg,
+		docker:         docker,
+		httpc:          httpc,
 	}
 }
 
@@ -144,6 +159,9 @@ func (g *Gatherer) Gather(ctx context.Context) *Snapshot {
 		environ = os.Environ
 	}
 	s := &Snapshot{Time: now(), Env: iotedgeEnv(environ())}
+	if g.DaemonJSONPath != "" {
+		s.DaemonJSON = ReadDaemonJSON(g.DaemonJSONPath)
+	}
 
 	dockerDone := make(chan struct{})
 	go func() {
@@ -164,8 +182,18 @@ func (g *Gatherer) Gather(ctx context.Context) *Snapshot {
 			scrapes[i] = g.scrapeMetrics(ctx, ep.url, dockerDone, s)
 		}()
 	}
+	var netWG sync.WaitGroup
+	if !g.NoNetworkFacts {
+		netWG.Add(1)
+		go func() {
+			defer netWG.Done()
+			<-dockerDone // the targets come from the containers
+			g.gatherNetwork(ctx, s, environ())
+		}()
+	}
 	wg.Wait()
 	<-dockerDone
+	netWG.Wait()
 
 	s.Metrics = make(map[string]*Scrape, len(endpoints))
 	for i, ep := range endpoints {

@@ -47,6 +47,77 @@ type Snapshot struct {
 
 	// Env holds the IoT Edge environment variables (IOTEDGE_*) the module sees.
 	Env map[string]string `json:"env,omitempty"`
+
+	// DaemonJSON is the engine's /etc/docker/daemon.json when it is mounted
+	// (read-only) into the module; nil when it is not there.
+	DaemonJSON *DaemonJSON `json:"daemonJson,omitempty"`
+
+	// Certs holds the Edge CA and edgeHub's certificates; nil when not gathered.
+	Certs *Certs `json:"certs,omitempty"`
+	// Probes are DNS and TLS probes of IoT Hub and the registries; Clock is the
+	// reference time read from IoT Hub.
+	Probes []Probe `json:"probes,omitempty"`
+	Clock  *Clock  `json:"clock,omitempty"`
+}
+
+// Certs are the certificates that decide the device's TLS identity.
+type Certs struct {
+	// TrustBundle is the workload API's /trust-bundle (in module mode).
+	TrustBundle      []Cert `json:"trustBundle,omitempty"`
+	TrustBundleError string `json:"trustBundleError,omitempty"`
+	// EdgeHubChain is the chain edgeHub presents on EdgeHubEndpoint, leaf first.
+	EdgeHubEndpoint string `json:"edgeHubEndpoint,omitempty"`
+	EdgeHubChain    []Cert `json:"edgeHubChain,omitempty"`
+	EdgeHubError    string `json:"edgeHubError,omitempty"`
+	// EdgeHubVerifyError says why the chain did not verify against the trust
+	// bundle (or the system roots on the host); empty when it verified.
+	EdgeHubVerifyError string `json:"edgeHubVerifyError,omitempty"`
+}
+
+// Cert is what the checks need of an X.509 certificate.
+type Cert struct {
+	Subject    string    `json:"subject"`
+	CommonName string    `json:"commonName"`
+	Issuer     string    `json:"issuer"`
+	NotBefore  time.Time `json:"notBefore"`
+	NotAfter   time.Time `json:"notAfter"`
+	IsCA       bool      `json:"isCA"`
+	SelfSigned bool      `json:"selfSigned"` // issuer == subject and the signature verifies with its own key
+	HasAKID    bool      `json:"hasAuthorityKeyId"`
+	DNSNames   []string  `json:"dnsNames,omitempty"`
+}
+
+// Probe is one reachability test from the module's network namespace.
+type Probe struct {
+	Purpose   string   `json:"purpose"` // iothub, registry
+	Host      string   `json:"host"`
+	Port      string   `json:"port"`
+	ViaProxy  bool     `json:"viaProxy,omitempty"`
+	Addrs     []string `json:"addrs,omitempty"`
+	DNSError  string   `json:"dnsError,omitempty"`
+	TLSError  string   `json:"tlsError,omitempty"`
+	LatencyMs int64    `json:"latencyMs"`
+}
+
+// OK tells whether the host resolved and the TLS handshake succeeded.
+func (p *Probe) OK() bool { return p.DNSError == "" && p.TLSError == "" }
+
+// Clock compares the local clock with a reference.
+type Clock struct {
+	Source      string    `json:"source"` // the URL whose Date header was read
+	Reference   time.Time `json:"reference"`
+	Local       time.Time `json:"local"`
+	SkewSeconds float64   `json:"skewSeconds"` // local - reference, corrected by half the round trip
+	Error       string    `json:"error,omitempty"`
+}
+
+// DaemonJSON is what the checks read of the engine's configuration file.
+type DaemonJSON struct {
+	Path      string            `json:"path"`
+	Error     string            `json:"error,omitempty"` // unreadable or unparsable
+	DNS       []string          `json:"dns,omitempty"`
+	LogDriver string            `json:"logDriver,omitempty"`
+	LogOpts   map[string]string `json:"logOpts,omitempty"`
 }
 
 // Engine describes the container engine (GET /version and /info).

@@ -1,0 +1,156 @@
+package facts
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+
+	"github.com/edge-readiness/edge-readiness/internal/workload"
+)
+
+// DefaultProbeTimeout bounds one probe.
+const DefaultProbeTimeout = 5 * time.Second
+
+// protocolPort is the upstream port of each UpstreamProtocol.
+var protocolPort = map[string]string{"amqp": "5671", "amqpws": "443", "mqtt": "8883", "mqttws": "443"}
+
+// gatherNetwork fills certificates, probes and the clock reference. It runs
+// after the Docker facts, which name the hub, the protocol and the registries.
+func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []string) {
+	timeout := g.ProbeTimeout
+	if timeout <= 0 {
+		timeout = DefaultProbeTimeout
+	}
+	env := envMap(environ)
+	hub := s.Module(EdgeHub)
+
+	// Certificates: the trust bundle (module mode) and edgeHub's chain.
+	certs := &Certs{}
+	var roots = g.ProbeRoots
+	if wuri := env["IOTEDGE_WORKLOADURI"]; wuri != "" {
+		if wl, err := workload.New(wuri); err != nil {
+			certs.TrustBundleError = err.Error()
+		} else if pool, bundle, err := wl.TrustBundle(ctx); err != nil {
+			certs.TrustBundleError = err.Error()
+		} else {
+			certs.TrustBundle = CertsFrom(bundle)
+			roots = pool
+		}
+	}
+	host, serverName := env["IOTEDGE_GATEWAYHOSTNAME"], env["IOTEDGE_GATEWAYHOSTNAME"]
+	if host == "" && hub != nil {
+		host = containerIP(hub)
+		serverName, _ = hub.EnvValue("EdgeDeviceHostName")
+		if serverName == "" {
+			serverName = EdgeHub
+		}
+	}
+	if host != "" {
+		ep, chain, verr, err := EdgeHubTLS(ctx, host, serverName, g.EdgeHubTLSPorts, roots, timeout)
+		certs.EdgeHubEndpoint, certs.EdgeHubChain, certs.EdgeHubVerifyError = ep, chain, verr
+		if err != nil {
+			certs.EdgeHubError = err.Error()
+		}
+	} else {
+		certs.EdgeHubError = "edgeHub's address is unknown: no IOTEDGE_GATEWAYHOSTNAME and no edgeHub container"
+	}
+	s.Certs = certs
+
+	// Probes: IoT Hub (or the parent device) on the upstream port, and registries on 443.
+	upstream := env["IOTEDGE_PARENTHOSTNAME"]
+	hubName := env["IOTEDGE_IOTHUBHOSTNAME"]
+	if hub != nil {
+		if upstream == "" {
+			upstream, _ = hub.EnvValue("IOTEDGE_PARENTHOSTNAME")
+		}
+		if hubName == "" {
+			hubName, _ = hub.EnvValue("IOTEDGE_IOTHUBHOSTNAME")
+		}
+	}
+	if upstream == "" {
+		upstream = hubName
+	}
+	var targets []ProbeTarget
+	if upstream != "" {
+		port := "5671"
+		if hub != nil {
+			if v, ok := hub.EnvValue("UpstreamProtocol"); ok {
+				if p, ok := protocolPort[strings.ToLower(strings.TrimSpace(v))]; ok {
+					port = p
+				}
+			}
+		}
+		targets = append(targets, ProbeTarget{Purpose: "iothub", Host: upstream, Port: port})
+	}
+	for _, r := range registries(s) {
+		targets = append(targets, ProbeTarget{Purpose: "registry", Host: r, Port: "443"})
+	}
+	proxy := proxyFromEnv(env)
+	p := &Prober{Timeout: timeout, Roots: g.ProbeRoots, Proxy: proxy}
+	if upstream != "" && upstream != hubName { // nested: the parent presents the trust bundle's chain
+		p.Roots = roots
+	}
+	s.Probes = p.Run(ctx, targets)
+
+	// Clock reference: the Date of an HTTPS answer from IoT Hub.
+	if hubName != "" {
+		tr := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return proxy, nil }}
+		if g.ProbeRoots != nil {
+			tr.TLSClientConfig = tlsConfigWithRoots(g.ProbeRoots)
+		}
+		c := &http.Client{Timeout: timeout, Transport: tr}
+		s.Clock = ReadClock(ctx, c, "https://"+hubName+"/", time.Now)
+		tr.CloseIdleConnections()
+	}
+}
+
+// registries lists the registry hosts the modules' images come from.
+func registries(s *Snapshot) []string {
+	seen := map[string]bool{}
+	for _, m := range s.Modules() {
+		named, err := reference.ParseNormalizedNamed(m.OriginalImage())
+		if err != nil {
+			continue
+		}
+		d := reference.Domain(named)
+		if d == "docker.io" {
+			d = "registry-1.docker.io"
+		}
+		seen[d] = true
+	}
+	out := make([]string, 0, len(seen))
+	for d := range seen {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func proxyFromEnv(env map[string]string) *url.URL {
+	for _, k := range []string{"https_proxy", "HTTPS_PROXY"} {
+		if v := env[k]; v != "" {
+			if !strings.Contains(v, "://") {
+				v = "http://" + v
+			}
+			if u, err := url.Parse(v); err == nil && u.Host != "" {
+				return u
+			}
+		}
+	}
+	return nil
+}
