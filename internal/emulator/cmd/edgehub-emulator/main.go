@@ -1,0 +1,119 @@
+// Command edgehub-emulator runs the edgeHub / workload API / IoT Hub service
+// emulator of package emulator: edgeHub's MQTT endpoint for modules, one
+// workload API socket per module and an HTTP service API to drive and
+// observe them. It logs JSON to stdout and stops cleanly on SIGTERM or
+// SIGINT. Built with CGO_ENABLED=0 it runs in a FROM scratch container as
+// the edgeHub container of a simulated device.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/edge-readiness/edge-readiness/internal/emulator"
+)
+
+// moduleFlag collects repeated -module NAME flags.
+type moduleFlag []string
+
+func (m *moduleFlag) String() string { return strings.Join(*m, ",") }
+
+func (m *moduleFlag) Set(v string) error {
+	for _, name := range strings.Split(v, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*m = append(*m, name)
+		}
+	}
+	return nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("edgehub-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg      emulator.Config
+		modules  moduleFlag
+		logLevel string
+	)
+	fs.StringVar(&cfg.DeviceID, "device-id", emulator.DefaultDeviceID, "IoT Edge device id")
+	fs.StringVar(&cfg.IoTHubHostname, "iothub-hostname", emulator.DefaultIoTHubHostname, "IoT Hub hostname modules authenticate against")
+	fs.StringVar(&cfg.GatewayHostname, "gateway-hostname", emulator.DefaultGatewayHostname,
+		"device hostname edgeHub's server certificate is issued for (the certificate also names edgeHub, localhost, 127.0.0.1 and ::1)")
+	fs.Var(&modules, "module", "module identity to register (repeatable, or comma-separated); its key and generation id are generated once and kept in -state-dir, never printed")
+	fs.StringVar(&cfg.StateDir, "state-dir", "", "directory persisting the Edge CA, module keys, twins and messages (empty: nothing persists)")
+	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", emulator.DefaultMQTTAddr, "MQTT over TLS listen address")
+	fs.StringVar(&cfg.ServiceAddr, "service-addr", emulator.DefaultServiceAddr, "HTTP listen address of the IoT Hub service API and /emulator endpoints")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", emulator.DefaultMetricsAddr, "Prometheus /metrics listen address (empty disables)")
+	fs.StringVar(&cfg.WorkloadDir, "workload-dir", "", "directory of the workload API sockets <dir>/<module>.sock (default <state-dir>/workload, or a temporary directory)")
+	fs.StringVar(&cfg.MetricsFile, "metrics-file", "", "Prometheus text file served verbatim at /metrics (default: generated edgehub_* metrics)")
+	fs.IntVar(&cfg.MaxMessages, "max-messages", emulator.DefaultMaxMessages, "device-to-cloud messages kept (oldest dropped first)")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: edgehub-emulator [flags]\n\n"+
+			"Emulates edgeHub (MQTT for modules), the IoT Edge workload API and IoT Hub's service API.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		fmt.Fprintf(stderr, "-log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = log
+	if len(modules) > 0 {
+		cfg.Modules = map[string]emulator.ModuleIdentity{}
+		for _, m := range modules {
+			cfg.Modules[m] = emulator.ModuleIdentity{}
+		}
+	}
+
+	e, err := emulator.New(cfg)
+	if err != nil {
+		log.Error("cannot create the emulator", "err", err)
+		return 1
+	}
+	ids := e.Modules()
+	sort.Strings(ids)
+	if len(ids) == 0 {
+		log.Warn("no module identity registered: pass -module NAME")
+	}
+	if cfg.StateDir == "" {
+		log.Warn("no -state-dir: the Edge CA, keys, twins and messages are lost on exit")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := e.Start(ctx); err != nil {
+		log.Error("cannot start the emulator", "err", err)
+		return 1
+	}
+	<-ctx.Done()
+	log.Info("signal received, stopping")
+	if err := e.Close(); err != nil {
+		log.Error("stop", "err", err)
+		return 1
+	}
+	return 0
+}
