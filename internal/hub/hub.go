@@ -180,6 +180,8 @@ func (l libLogger) Warnf(f string, v ...interface{}) {
 func (l libLogger) Infof(f string, v ...interface{}) {
 	l.l.Debug().Str("component", "iothub").Msgf(f, v...)
 }
+
+// Debugf is the library's packet tracing (whole payloads): trace level only.
 func (l libLogger) Debugf(f string, v ...interface{}) {
-	l.l.Debug().Str("component", "iothub").Msgf(f, v...)
+	l.l.Trace().Str("component", "iothub").Msgf(f, v...)
 }
