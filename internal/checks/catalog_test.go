@@ -72,7 +72,8 @@ func TestCatalogMatchesChecksMD(t *testing.T) {
 	catalog := readCatalog(t)
 	sections := map[string]bool{checks.SecDevice: true, checks.SecDeployment: true, checks.SecContainers: true,
 		checks.SecNetworking: true, checks.SecSolution: true, checks.SecSecurity: true, checks.SecOperations: true}
-	needs := map[string]bool{checks.NeedDocker: true, checks.NeedEdgeAgentStats: true, checks.NeedEdgeHubStats: true}
+	needs := map[string]bool{checks.NeedDocker: true, checks.NeedEdgeAgentStats: true, checks.NeedEdgeHubStats: true,
+		checks.NeedCerts: true, checks.NeedProbes: true}
 	seen := map[string]bool{}
 	last := -1
 	for _, c := range checks.All() {
@@ -120,6 +121,12 @@ func TestCatalogMatchesChecksMD(t *testing.T) {
 			}
 			checkParams(t, c, e.row)
 		})
+	}
+	// And the other way: every id of CHECKS.md is implemented.
+	for id := range catalog {
+		if !seen[id] {
+			t.Errorf("CHECKS.md lists %s but All() does not", id)
+		}
 	}
 }
 

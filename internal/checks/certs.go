@@ -38,6 +38,9 @@ func certsUnknown(c *facts.Certs) string {
 	return "cannot read the Edge CA: " + strings.Join(why, "; ")
 }
 
+// testEdgeOwnerCA is the root of IoT Edge 1.1's quickstart certificates.
+const testEdgeOwnerCA = "Test Edge Owner CA"
+
 func validityDays(c *facts.Cert) float64 { return c.NotAfter.Sub(c.NotBefore).Hours() / 24 }
 
 var productionCertificates = &Check{
@@ -65,11 +68,15 @@ var productionCertificates = &Check{
 				r.Status, r.Message = Fail, fmt.Sprintf("the Edge CA chains to the test-only certificate %q (from IoT Edge's test scripts, valid for 30 days)", cert.CommonName)
 				return []Result{r}
 			}
+			// IoT Edge 1.1's quickstart root issues the device CA, which issues the workload CA:
+			// it is rarely the certificate next to edgeHub's.
+			if cert.CommonName == testEdgeOwnerCA || strings.Contains(cert.Issuer, "CN="+testEdgeOwnerCA) {
+				r.Status, r.Message = Fail, "the Edge CA is or chains to IoT Edge 1.1's quickstart CA (Test Edge Owner CA)"
+				return []Result{r}
+			}
 		}
 		d := validityDays(ca)
 		switch {
-		case ca.CommonName == "Test Edge Owner CA":
-			r.Status, r.Message = Fail, "the Edge CA is IoT Edge 1.1's quickstart CA (Test Edge Owner CA)"
 		case ca.SelfSigned && d >= 85 && d <= 95:
 			r.Status, r.Message = Fail, fmt.Sprintf("the Edge CA %q is the auto-generated quickstart CA: self-signed, valid for %.0f days (from %s)",
 				ca.CommonName, d, from)

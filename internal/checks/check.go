@@ -69,11 +69,11 @@ type Meta struct {
 
 // Input is what a check sees.
 type Input struct {
-	Snap   *facts.Snapshot
-	Prev   *facts.Snapshot // nil on the first cycle
+	Snap *facts.Snapshot
+	Prev *facts.Snapshot // nil on the first cycle
 	// History holds earlier snapshots, oldest first (Prev is the last one).
 	History []*facts.Snapshot
-	Params policy.Params
+	Params  policy.Params
 	// Self is this module's name, so that checks can tell it apart.
 	Self string
 }

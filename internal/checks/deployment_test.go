@@ -208,7 +208,7 @@ func TestNoDebugImages(t *testing.T) {
 		{
 			name: "release images pass",
 			want: []want{
-				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent runs a release image (mcr.microsoft.com/azureiotedge-agent:1.5.21)"},
+				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent runs a release image (contoso.azurecr.io/azureiotedge-agent:1.5.21)"},
 				{module: "edgeHub", status: checks.Pass, msg: "edgeHub runs a release image"},
 				{module: "filter", status: checks.Pass, msg: "filter runs a release image (contoso.azurecr.io/filter:2.3.1) with no debugger port"},
 				{module: "sensor", status: checks.Pass, msg: "sensor runs a release image"},

@@ -22,7 +22,7 @@ func TestRuntimeVersionSupported(t *testing.T) {
 		{
 			name: "1.5.21 passes",
 			want: []want{
-				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent runs IoT Edge 1.5 (image mcr.microsoft.com/azureiotedge-agent:1.5.21), a supported release"},
+				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent runs IoT Edge 1.5 (image contoso.azurecr.io/azureiotedge-agent:1.5.21), a supported release"},
 				{module: "edgeHub", status: checks.Pass, msg: "edgeHub runs IoT Edge 1.5"},
 			},
 		},

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/edge-readiness/edge-readiness/internal/facts"
@@ -94,8 +95,9 @@ var proxySettingsConsistent = &Check{
 			v, _ := m.EnvValue("https_proxy")
 			vals[name] = v
 			any = any || v != ""
-			if v != engine {
-				problems = append(problems, fmt.Sprintf("%s's https_proxy (%s) differs from the engine's (%s)", name, orName(v, "unset"), orName(engine, "unset")))
+			if !sameProxy(engine, v) {
+				problems = append(problems, fmt.Sprintf("%s's https_proxy (%s) differs from the engine's (%s)", name,
+					orName(maskCredentials(v), "unset"), orName(engine, "unset")))
 			}
 			if v != "" && !strings.HasSuffix(strings.ToLower(upstreamProtocol(m)), "ws") {
 				problems = append(problems, fmt.Sprintf("%s uses a proxy with UpstreamProtocol %s, which does not go through it", name, upstreamProtocol(m)))
@@ -112,6 +114,22 @@ var proxySettingsConsistent = &Check{
 		}
 		return []Result{r}
 	},
+}
+
+// sameProxy compares the engine's proxy with a module's as the engine reports
+// it: GET /info replaces the user and password of a proxy URL with
+// xxxxx:xxxxx (moby's config.MaskCredentials).
+func sameProxy(engine, module string) bool {
+	return engine == module || engine == maskCredentials(module)
+}
+
+func maskCredentials(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = url.UserPassword("xxxxx", "xxxxx")
+	return u.String()
 }
 
 // maskProxies keeps only whether each proxy is set: a proxy URL may hold credentials.

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
 
 // The -update flag is shared with the package's own tests (catalogdoc_test.go
@@ -34,7 +37,7 @@ func updating() bool {
 func TestGolden(t *testing.T) {
 	for _, name := range []string{"good-device", "bad-device"} {
 		t.Run(name, func(t *testing.T) {
-			fs := runAll(loadSnapshot(t, name+".json"), decodePolicy(t, ""))
+			fs := checks.Run(checks.All(), deviceInput(t, name), decodePolicy(t, ""))
 			got, err := json.MarshalIndent(fs, "", "  ")
 			if err != nil {
 				t.Fatal(err)
@@ -97,16 +100,42 @@ func TestGoodDevice(t *testing.T) {
 	}
 }
 
-// TestBadDevice: every check of the catalog finds something on the bad device.
+// deviceInput is the input the golden devices are checked with. The good
+// device is in its first cycle. The bad device is in its second: five minutes
+// earlier edgeAgent had failed fewer syncs with IoT Hub.
+func deviceInput(tb testing.TB, name string) checks.Input {
+	tb.Helper()
+	in := checks.Input{Snap: loadSnapshot(tb, name+".json"), Self: "edgeReadiness"}
+	if name == "bad-device" {
+		prev := loadSnapshot(tb, name+".json")
+		prev.Time = in.Snap.Time.Add(-5 * time.Minute)
+		setSample(prev, facts.EdgeAgent, "edgeAgent_unsuccessful_iothub_syncs_total", 9)
+		in.Prev, in.History = prev, []*facts.Snapshot{prev}
+	}
+	return in
+}
+
+// TestBadDevice: every check of the catalog finds something on the bad
+// device: a failure that counts against readiness, or for an info check a
+// failure reported as info. The bad device's edgeHub metrics endpoint refuses
+// connections, so the checks that need it report an error, which counts; its
+// operator lists the protocols in use, so that unused heads are found.
 func TestBadDevice(t *testing.T) {
-	fs := runAll(loadSnapshot(t, "bad-device.json"), decodePolicy(t, ""))
+	pol := decodePolicy(t, `{"checks":{"edgehub-protocol-heads":{"params":{"protocolsInUse":["amqp","http"]}}}}`)
+	fs := checks.Run(checks.All(), deviceInput(t, "bad-device"), pol)
 	for _, c := range checks.All() {
-		counted := false
-		for _, f := range byID(fs, c.ID) {
-			counted = counted || (f.Status == checks.Fail && f.Counts())
+		want, counts := checks.Fail, c.Severity != policy.Info
+		for _, n := range c.Needs {
+			if n == checks.NeedEdgeHubStats {
+				want = checks.Error
+			}
 		}
-		if !counted {
-			t.Errorf("%s: nothing fails on the bad device:\n%s", c.ID, dump(byID(fs, c.ID)))
+		found := false
+		for _, f := range byID(fs, c.ID) {
+			found = found || (f.Status == want && f.Counts() == counts)
+		}
+		if !found {
+			t.Errorf("%s: no %s (counted: %v) on the bad device:\n%s", c.ID, want, counts, dump(byID(fs, c.ID)))
 		}
 	}
 }

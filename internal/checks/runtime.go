@@ -70,8 +70,9 @@ var upstreamProtocolInfo = &Check{
 	Meta: Meta{
 		ID: "upstream-protocol", Title: "Upstream protocol",
 		Section: SecDevice, Seed: "Choose upstream protocol", Severity: policy.Info,
-		Decides: "Reports the UpstreamProtocol edgeHub and edgeAgent use and the port it needs; suggests the WebSocket variant " +
-			"(AmqpWs, MqttWs) when a proxy is configured, as only 443 goes through it.",
+		Decides: "Reports the UpstreamProtocol edgeHub and edgeAgent use, the port it needs and whether the probe of IoT Hub " +
+			"reached that port; suggests the WebSocket variant (AmqpWs, MqttWs) when a proxy is configured, as only 443 goes " +
+			"through it, or when the port is unreachable while 443 is.",
 		Remediation: "Choose the protocol the network allows: AmqpWs or MqttWs when only 443 is open or a proxy is used.",
 		Reference:   seedRef("choose-upstream-protocol"),
 		Needs:       []string{NeedDocker},
@@ -89,9 +90,42 @@ var upstreamProtocolInfo = &Check{
 				p, port, strings.TrimSuffix(p, "Ws"))
 			return []Result{r}
 		}
-		r.Status, r.Message = Pass, fmt.Sprintf("edgeHub connects upstream with %s on port %s", shownProtocol(hub, p), port)
+		reach := ""
+		if pr := upstreamProbe(in.Snap); pr != nil {
+			r = r.with("reachable", pr.OK())
+			if !pr.OK() && port != "443" && reachable443(in.Snap) {
+				r.Status, r.Message = Fail, fmt.Sprintf("edgeHub uses %s but port %s is not reachable (%s) while 443 is: use %sWs",
+					p, port, probeMessage(pr), strings.TrimSuffix(p, "Ws"))
+				return []Result{r}
+			}
+			reach = " (reachable from this module)"
+			if !pr.OK() {
+				reach = " (not reachable from this module: see upstream-connectivity)"
+			}
+		}
+		r.Status, r.Message = Pass, fmt.Sprintf("edgeHub connects upstream with %s on port %s%s", shownProtocol(hub, p), port, reach)
 		return []Result{r}
 	},
+}
+
+// upstreamProbe is the probe of IoT Hub (or the parent device), if any.
+func upstreamProbe(s *facts.Snapshot) *facts.Probe {
+	for i := range s.Probes {
+		if s.Probes[i].Purpose == "iothub" {
+			return &s.Probes[i]
+		}
+	}
+	return nil
+}
+
+// reachable443 tells whether some probe completed a TLS handshake on 443.
+func reachable443(s *facts.Snapshot) bool {
+	for i := range s.Probes {
+		if s.Probes[i].Port == "443" && s.Probes[i].OK() {
+			return true
+		}
+	}
+	return false
 }
 
 func engineOrEnvProxy(s *facts.Snapshot, c *facts.Container) string {

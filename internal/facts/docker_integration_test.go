@@ -184,6 +184,7 @@ func TestGatherRealEngine(t *testing.T) {
 		EdgeAgentMetrics: "http://127.0.0.1:1/metrics",
 		MetricsExplicit:  true,
 	}, cli, nil)
+	g.NoNetworkFacts = true // the probes have their own loopback tests
 	s := g.Gather(ctx)
 
 	if s.DockerError != "" {
@@ -311,6 +312,7 @@ func TestGatherUnreachableEngine(t *testing.T) {
 		MetricsExplicit:  true,
 	})
 	defer g.Close()
+	g.NoNetworkFacts = true
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := g.Gather(ctx)

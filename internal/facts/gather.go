@@ -1,8 +1,8 @@
 package facts
 
 import (
-	"crypto/x509"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -91,17 +91,17 @@ func NewGatherer(cfg Config, docker DockerAPI, httpc HTTPDoer) *Gatherer {
 		httpc = NewMetricsClient()
 	}
 	return &Gatherer{
-		Now:            time.Now,
-		Environ:        os.Environ,
-		DaemonJSONPath: DefaultDaemonJSON,
+		Now:             time.Now,
+		Environ:         os.Environ,
+		DaemonJSONPath:  DefaultDaemonJSON,
 		ProbeTimeout:    DefaultProbeTimeout,
 		EdgeHubTLSPorts: []string{"8883", "5671", "443"},
-		DockerTimeout:  cfg.Timeout,
-		CallTimeout:    min(DefaultCallTimeout, cfg.Timeout),
-		ScrapeTimeout:  DefaultScrapeTimeout,
-		cfg:            cfg,
-		docker:         docker,
-		httpc:          httpc,
+		DockerTimeout:   cfg.Timeout,
+		CallTimeout:     min(DefaultCallTimeout, cfg.Timeout),
+		ScrapeTimeout:   DefaultScrapeTimeout,
+		cfg:             cfg,
+		docker:          docker,
+		httpc:           httpc,
 	}
 }
 

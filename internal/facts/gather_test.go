@@ -74,6 +74,7 @@ func TestGatherHostFallback(t *testing.T) {
 		EdgeHubMetrics:   "http://edgeHub.invalid:" + port + "/metrics",
 		EdgeAgentMetrics: "http://edgeAgent.invalid:" + port + "/metrics",
 	}, f, nil)
+	g.NoNetworkFacts = true // loopback only: no probes of the fake's registries and addresses
 	s := g.Gather(context.Background())
 
 	want := "http://127.0.0.1:" + port + "/metrics"
@@ -188,6 +189,7 @@ func TestGatherFallbackCases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.EdgeAgentMetrics = "http://127.0.0.1:" + port + "/metrics"
 			g := NewGatherer(tt.cfg, tt.docker, dnsFailDoer{next: NewMetricsClient()})
+			g.NoNetworkFacts = true
 			sc := g.Gather(context.Background()).Metrics[EdgeHub]
 			if sc.OK() != tt.wantOK {
 				t.Fatalf("OK = %v (error %q), want %v", sc.OK(), sc.Error, tt.wantOK)
@@ -231,6 +233,7 @@ func TestGatherConcurrent(t *testing.T) {
 	f.pingWait = release
 	g := NewGatherer(Config{EdgeHubMetrics: srv.URL + "/metrics", EdgeAgentMetrics: srv.URL + "/metrics"}, f, nil)
 	g.CallTimeout = 3 * time.Second
+	g.NoNetworkFacts = true
 	s := g.Gather(context.Background())
 	if s.DockerError != "" {
 		t.Fatalf("DockerError = %q: the engine waited for metrics that never came, so Gather is not concurrent", s.DockerError)
@@ -245,6 +248,7 @@ func TestGatherTimeAndEnv(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	g := NewGatherer(Config{EdgeHubMetrics: srv.URL + "/metrics", EdgeAgentMetrics: srv.URL + "/nope"}, healthyFake(t), nil)
 	g.Now = func() time.Time { return now }
+	g.NoNetworkFacts = true
 	g.Environ = func() []string {
 		return []string{
 			"PATH=/usr/bin", "IOTEDGE_DEVICEID=dev1", "IOTEDGE_WORKLOADURI=unix:///var/run/iotedge/workload.sock",
@@ -342,6 +346,7 @@ func TestGatherParserPanic(t *testing.T) {
 	srv, _ := metricsServer(t, "testdata/panic-braces-after-type.prom")
 	g := NewGatherer(Config{EdgeHubMetrics: srv.URL + "/metrics", EdgeAgentMetrics: srv.URL + "/metrics", MetricsExplicit: true},
 		healthyFake(t), nil)
+	g.NoNetworkFacts = true
 	s := g.Gather(context.Background())
 	for _, name := range []string{EdgeHub, EdgeAgent} {
 		sc := s.Metrics[name]

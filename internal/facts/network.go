@@ -2,6 +2,7 @@ package facts
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -88,7 +89,11 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 		targets = append(targets, ProbeTarget{Purpose: "iothub", Host: upstream, Port: port})
 	}
 	for _, r := range registries(s) {
-		targets = append(targets, ProbeTarget{Purpose: "registry", Host: r, Port: "443"})
+		host, port := r, "443"
+		if h, p, err := net.SplitHostPort(r); err == nil { // a registry on its own port: myregistry.local:5000
+			host, port = h, p
+		}
+		targets = append(targets, ProbeTarget{Purpose: "registry", Host: host, Port: port})
 	}
 	proxy := proxyFromEnv(env)
 	p := &Prober{Timeout: timeout, Roots: g.ProbeRoots, Proxy: proxy}

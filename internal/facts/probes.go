@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -81,17 +82,27 @@ func (p *Prober) dial(ctx context.Context, t ProbeTarget, viaProxy bool) (net.Co
 	if !viaProxy {
 		return d.DialContext(ctx, "tcp", target)
 	}
-	conn, err := d.DialContext(ctx, "tcp", p.Proxy.Host)
+	proxyAddr := p.Proxy.Host
+	if p.Proxy.Port() == "" { // http://proxy means port 80, as for net/http
+		port := "80"
+		if p.Proxy.Scheme == "https" {
+			port = "443"
+		}
+		proxyAddr = net.JoinHostPort(p.Proxy.Hostname(), port)
+	}
+	conn, err := d.DialContext(ctx, "tcp", proxyAddr)
 	if err != nil {
-		return nil, fmt.Errorf("proxy %s: %w", p.Proxy.Host, err)
+		return nil, fmt.Errorf("proxy %s: %w", proxyAddr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
 	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: target}, Host: target, Header: http.Header{}}
 	if u := p.Proxy.User; u != nil {
+		// A proxy reads its credentials from Proxy-Authorization (SetBasicAuth would
+		// set Authorization, meant for the target, and the proxy would answer 407).
 		pw, _ := u.Password()
-		req.SetBasicAuth(u.Username(), pw)
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+pw)))
 	}
 	if err := req.Write(conn); err != nil {
 		conn.Close()
