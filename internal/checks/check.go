@@ -147,6 +147,9 @@ func runOne(c *Check, in Input, pol *policy.Policy, ex []policy.Exemption) []Fin
 	if cp.Severity == policy.Off {
 		return []Finding{c.finding(Result{Status: Skip, Message: "disabled by policy (severity off)"}, policy.Off)}
 	}
+	if off := probesOff(c, in.Snap); off != "" {
+		return []Finding{c.finding(Result{Status: Skip, Message: off}, cp.Severity)}
+	}
 	if msg := missingFacts(c, in.Snap); msg != "" {
 		f := c.finding(Result{Status: Error, Message: msg}, cp.Severity)
 		applyExemptions(&f, ex, in.Snap.Time)
@@ -178,6 +181,16 @@ func safeEval(c *Check, in *Input) (results []Result) {
 		results = []Result{{Status: Skip, Message: "nothing to check"}}
 	}
 	return results
+}
+
+// probesOff is the reason a probe-based check does not run, when the operator turned probes off.
+func probesOff(c *Check, s *facts.Snapshot) string {
+	for _, n := range c.Needs {
+		if n == NeedProbes && s.ProbesOff != "" {
+			return s.ProbesOff
+		}
+	}
+	return ""
 }
 
 func missingFacts(c *Check, s *facts.Snapshot) string {

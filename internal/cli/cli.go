@@ -80,6 +80,7 @@ type common struct {
 	timeout          time.Duration
 	self             string
 	logLevel         string
+	noProbes         bool
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -88,6 +89,7 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.edgeHubMetrics, "edgehub-metrics", "", "edgeHub metrics URL (overrides the policy)")
 	fs.StringVar(&c.edgeAgentMetrics, "edgeagent-metrics", "", "edgeAgent metrics URL (overrides the policy)")
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Second, "upper bound for one cycle")
+	fs.BoolVar(&c.noProbes, "no-probes", false, "do not probe IoT Hub and registries nor read the reference time (air-gapped runs)")
 	self := getenv("IOTEDGE_MODULEID")
 	if self == "" {
 		self = "readiness"
@@ -154,6 +156,7 @@ func (c *common) runner(pol *policy.Policy, scrub *redact.Scrubber) *cycle.Runne
 		cfg.EdgeAgentMetrics, cfg.MetricsExplicit = c.edgeAgentMetrics, true
 	}
 	g := facts.OpenGatherer(cfg)
+	g.NoProbes = c.noProbes
 	return &cycle.Runner{Gatherer: g, Checks: checks.All(), Scrubber: scrub, Self: c.self}
 }
 

@@ -135,7 +135,7 @@ func TestRunAgainstEmulator(t *testing.T) {
 	}
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(ctx, cli.Env{Args: []string{"run", "--docker-host", "unix:///nonexistent/docker.sock"},
+		done <- cli.Main(ctx, cli.Env{Args: []string{"run", "--docker-host", "unix:///nonexistent/docker.sock", "--no-probes"},
 			Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
 	}()
 

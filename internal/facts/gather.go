@@ -55,6 +55,9 @@ type Gatherer struct {
 	DaemonJSONPath string
 	// NoNetworkFacts turns off certificates, probes and the clock reference.
 	NoNetworkFacts bool
+	// NoProbes turns off the probes of IoT Hub and registries and the clock
+	// reference (air-gapped runs); edgeHub's certificates are still read.
+	NoProbes bool
 	// ProbeTimeout bounds each probe (DNS and TLS handshake together).
 	ProbeTimeout time.Duration
 	// ProbeRoots verifies IoT Hub and registries (nil: the system roots).

@@ -62,6 +62,11 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 	}
 	s.Certs = certs
 
+	if g.NoProbes {
+		s.ProbesOff = "network probes are turned off (--no-probes)"
+		return
+	}
+
 	// Probes: IoT Hub (or the parent device) on the upstream port, and registries on 443.
 	upstream := env["IOTEDGE_PARENTHOSTNAME"]
 	hubName := env["IOTEDGE_IOTHUBHOSTNAME"]

@@ -58,6 +58,9 @@ type Snapshot struct {
 	// reference time read from IoT Hub.
 	Probes []Probe `json:"probes,omitempty"`
 	Clock  *Clock  `json:"clock,omitempty"`
+	// ProbesOff says why probes and the clock reference were not run, when
+	// the operator turned them off.
+	ProbesOff string `json:"probesOff,omitempty"`
 }
 
 // Certs are the certificates that decide the device's TLS identity.

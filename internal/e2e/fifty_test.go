@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/testenv"
+)
+
+// TestFiftyModules times `check` on a device with 50 custom modules (52
+// with edgeAgent and edgeHub) and reports its wall time and peak memory
+// (GNU time -v, when installed). It asserts no times; it asserts that the
+// report lists the 52 modules. It runs always: it takes well under a minute.
+func TestFiftyModules(t *testing.T) {
+	start := time.Now()
+	d := testenv.NewDevice(t)
+	d.Modules = nil
+	for i := 1; i <= 50; i++ {
+		d.Modules = append(d.Modules, testenv.CustomModule(fmt.Sprintf("module%02d", i),
+			fmt.Sprintf("myregistry.azurecr.io/module%02d:1.2.3", i)))
+	}
+	d.Start(t)
+	t.Logf("device with %d modules started in %s", len(d.All()), time.Since(start).Round(time.Millisecond))
+
+	stats := filepath.Join(t.TempDir(), "time.txt")
+	args := []string{"check", "--format", "json"}
+	var r result
+	if _, err := os.Stat("/usr/bin/time"); err == nil {
+		r = runTimed(t, stats, args...)
+	} else {
+		t.Logf("/usr/bin/time is missing (Debian package time): no peak memory figure")
+		s := time.Now()
+		r = run(t, args...)
+		t.Logf("check: wall %s", time.Since(s).Round(time.Millisecond))
+	}
+	rep := jsonReport(t, r)
+	if n := len(rep.Inventory.Modules); n != 52 {
+		t.Errorf("the report lists %d modules, want 52", n)
+	}
+	if want := moduleNames(d); !sameSet(inventoryNames(rep), want) {
+		t.Errorf("inventory modules = %v, want %v", inventoryNames(rep), want)
+	}
+	t.Logf("check: %d findings, report generated in %d ms (its own measure), %d bytes of JSON",
+		len(rep.Findings), rep.DurationMs, len(r.stdout))
+	t.Logf("whole test: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// runTimed runs the binary under GNU time -v, logs the wall time and peak
+// RSS, and returns the binary's result.
+func runTimed(t *testing.T, statsFile string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	full := append([]string{"-v", "-o", statsFile, binary}, args...)
+	cmd := testenv.HermeticCommand(ctx, t, "/usr/bin/time", full...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := result{args: args, stdout: o.Bytes(), stderr: e.Bytes()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.Exited():
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("running %v: %v\n%s", args, err, e.Bytes())
+	}
+	b, err := os.ReadFile(statsFile)
+	if err != nil {
+		t.Fatalf("reading GNU time's figures: %v", err)
+	}
+	var wall, rss, cpuUser, cpuSys string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), ": ")
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(k, "Elapsed (wall clock) time"):
+			wall = v
+		case k == "Maximum resident set size (kbytes)":
+			rss = v
+		case k == "User time (seconds)":
+			cpuUser = v
+		case k == "System time (seconds)":
+			cpuSys = v
+		}
+	}
+	t.Logf("check under /usr/bin/time -v: exit %d, wall %s, user %ss, system %ss, max RSS %s KiB", r.code, wall, cpuUser, cpuSys, rss)
+	return r
+}

@@ -1,0 +1,59 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/client"
+)
+
+// RequireDocker returns a client of the Docker engine (DOCKER_HOST, default
+// unix:///var/run/docker.sock, API version negotiated), closed when the test
+// ends. When no engine answers, the test is skipped, except under CI
+// (CI=true), where it fails: CI never skips the engine tests.
+func RequireDocker(t testing.TB) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = cli.Ping(ctx)
+		cancel()
+		if err != nil {
+			_ = cli.Close()
+		}
+	}
+	if err != nil {
+		host := os.Getenv(client.EnvOverrideHost)
+		if host == "" {
+			host = client.DefaultDockerHost
+		}
+		msg := "no Docker engine answers at " + host + ": " + err.Error() +
+			"; start one (as root: `dockerd >/tmp/dockerd.log 2>&1 &`, or run `bash .ci/run`, which installs and starts it) " +
+			"or point DOCKER_HOST at one"
+		if IsCI() {
+			t.Fatal("testenv: " + msg + " (CI=true: engine tests are never skipped)")
+		}
+		t.Skip("testenv: " + msg)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// IsCI tells whether the tests run under CI (CI=true).
+func IsCI() bool { return os.Getenv("CI") == "true" }
+
+// ctxFor returns a context bounded by d and by the test's deadline.
+func ctxFor(t testing.TB, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx := context.Background()
+	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := tt.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl)
+			c2, cancel2 := context.WithTimeout(ctx, d)
+			return c2, func() { cancel2(); cancel() }
+		}
+	}
+	return context.WithTimeout(ctx, d)
+}
