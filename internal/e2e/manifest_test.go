@@ -156,14 +156,15 @@ func TestModuleJSON(t *testing.T) {
 
 func TestDevcontainer(t *testing.T) {
 	var dc struct {
-		Name              string                    `json:"name"`
-		Image             string                    `json:"image"`
+		Name  string `json:"name"`
+		Build struct {
+			Dockerfile string `json:"dockerfile"`
+		} `json:"build"`
 		Features          map[string]map[string]any `json:"features"`
 		Mounts            []string                  `json:"mounts"`
 		RunArgs           []string                  `json:"runArgs"`
 		WorkspaceMount    string                    `json:"workspaceMount"`
 		WorkspaceFolder   string                    `json:"workspaceFolder"`
-		ContainerEnv      map[string]string         `json:"containerEnv"`
 		PostCreateCommand string                    `json:"postCreateCommand"`
 		Customizations    struct {
 			VSCode struct {
@@ -180,6 +181,15 @@ func TestDevcontainer(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(dc.Customizations.VSCode.Extensions, " "), "golang.go") {
 		t.Errorf("extensions = %v, want golang.go", dc.Customizations.VSCode.Extensions)
+	}
+	if _, ok := dc.Features["ghcr.io/devcontainers/features/docker-outside-of-docker:1"]; !ok {
+		t.Errorf("features = %v, want docker-outside-of-docker", dc.Features)
+	}
+	df := string(readRepoFile(t, ".devcontainer/"+dc.Build.Dockerfile))
+	for _, s := range []string{"FROM golang:1.26-bookworm", "busybox-static", "time"} {
+		if !strings.Contains(df, s) {
+			t.Errorf(".devcontainer/%s does not hold %q", dc.Build.Dockerfile, s)
+		}
 	}
 }
 

@@ -446,10 +446,19 @@ func firstOr(l []string, def string) string {
 func (d *Device) ensureNetwork(ctx context.Context, t testing.TB) bool {
 	t.Helper()
 	n, err := d.cli.NetworkInspect(ctx, facts.EdgeNetwork, network.InspectOptions{})
-	if err == nil {
+	switch {
+	case err == nil && n.Labels[TestLabel] == DeviceLabelValue && !n.Internal && len(n.Containers) == 0:
+		// An earlier testenv's network that lets containers out: replace it.
+		if err := d.cli.NetworkRemove(ctx, n.ID); err != nil {
+			t.Fatalf("testenv: removing network %s: %v", facts.EdgeNetwork, err)
+		}
+	case err == nil:
+		if !n.Internal {
+			t.Logf("testenv: network %s exists and is not internal: the device's containers can reach beyond the machine",
+				facts.EdgeNetwork)
+		}
 		return n.Labels[TestLabel] == DeviceLabelValue
-	}
-	if !cerrdefs.IsNotFound(err) {
+	case !cerrdefs.IsNotFound(err):
 		t.Fatalf("testenv: inspecting network %s: %v", facts.EdgeNetwork, err)
 	}
 	_, err = d.cli.NetworkCreate(ctx, facts.EdgeNetwork, network.CreateOptions{Driver: "bridge",
