@@ -151,6 +151,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 			d.adoptReported(reported, false)
+			d.resync()
 			if d.applyDesired(desired) {
 				d.cycle(ctx)
 				resetTimer(timer, d.pol.Policy.Interval)
@@ -289,6 +290,18 @@ func (d *Daemon) cycle(ctx context.Context) *report.Report {
 		Int("warning", rep.Summary.Counts.Warning).Int("changes", len(changes)).Int64("durationMs", rep.DurationMs).Msg("cycle done")
 	d.publish(ctx, heartbeat)
 	return rep
+}
+
+// resync queues the latest report after a reconnection, so that IoT Hub has
+// the current state whatever was lost while edgeHub was away.
+func (d *Daemon) resync() {
+	d.mu.Lock()
+	rep := d.last
+	d.mu.Unlock()
+	if rep != nil {
+		d.enqueueReport(rep)
+		d.lastFull = d.now()
+	}
 }
 
 // previousStatuses is the baseline for change messages: the last cycle's, or

@@ -263,6 +263,7 @@ func TestOfflineQueuesAndResyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.d.adoptReported(reported, false)
+	h.d.resync()
 	h.d.applyDesired(desired)
 	h.d.publish(context.Background(), false)
 	if len(h.d.queue) != 0 {

@@ -492,9 +492,9 @@ func (d *Device) runtimeEnv(m *Module) []string {
 			env[k] = v
 		}
 	}
-	set("IOTEDGE_WORKLOADURI", "unix:///var/run/iotedge/workload.sock")
+	setIfAbsent("IOTEDGE_WORKLOADURI", "unix:///var/run/iotedge/workload.sock")
 	set("IOTEDGE_AUTHSCHEME", "sasToken")
-	set("IOTEDGE_MODULEGENERATIONID", fmt.Sprintf("63%016d", rand.Int64N(1e16)))
+	setIfAbsent("IOTEDGE_MODULEGENERATIONID", fmt.Sprintf("63%016d", rand.Int64N(1e16)))
 	set("IOTEDGE_IOTHUBHOSTNAME", d.IoTHub)
 	set("IOTEDGE_DEVICEID", d.DeviceID)
 	set("IOTEDGE_MODULEID", m.Name)
