@@ -96,45 +96,46 @@ var patterns = []*regexp.Regexp{
 }
 
 // Scrubber removes known secret values and secret-looking text from output.
-// It is safe for concurrent use.
+// It is safe for concurrent use. Registering the same value again costs
+// nothing, so it can be fed every cycle.
 type Scrubber struct {
 	mu      sync.RWMutex
+	known   map[string]struct{}
 	secrets []string // longest first
 }
 
 // NewScrubber returns an empty Scrubber.
-func NewScrubber() *Scrubber { return &Scrubber{} }
+func NewScrubber() *Scrubber { return &Scrubber{known: map[string]struct{}{}} }
 
 // AddEnv registers environment values that must never be printed: every
 // value not allowed by p that is secret by its name, or looks like a secret.
 func (s *Scrubber) AddEnv(p *Policy, env map[string]string) {
 	var add []string
+	s.mu.RLock()
 	for k, v := range env {
 		if p.Allowed(k) {
+			continue
+		}
+		if _, ok := s.known[v]; ok {
 			continue
 		}
 		if (LooksSecretName(k) && len(v) >= 4) || LooksSecretValue(v) {
 			add = append(add, v)
 		}
 	}
+	s.mu.RUnlock()
 	if len(add) == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.secrets = append(s.secrets, add...)
-	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
-	s.secrets = dedupe(s.secrets)
-}
-
-func dedupe(l []string) []string {
-	out := l[:0]
-	for i, v := range l {
-		if i == 0 || v != l[i-1] {
-			out = append(out, v)
+	for _, v := range add {
+		if _, ok := s.known[v]; !ok {
+			s.known[v] = struct{}{}
+			s.secrets = append(s.secrets, v)
 		}
 	}
-	return out
+	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
 }
 
 // LooksSecretValue tells whether a value looks like a credential: a connection

@@ -87,3 +87,14 @@ func BenchmarkScrubReport(b *testing.B) {
 		_ = s.Bytes(doc)
 	}
 }
+
+func TestAddEnvIsIdempotent(t *testing.T) {
+	s := NewScrubber()
+	env := map[string]string{"A_KEY": "value-one", "B_KEY": "value-two", "C_TOKEN": "value-333"}
+	for i := 0; i < 100; i++ {
+		s.AddEnv(NewPolicy(nil), env)
+	}
+	if len(s.secrets) != 3 {
+		t.Errorf("after 100 cycles the scrubber holds %d values, want 3", len(s.secrets))
+	}
+}
