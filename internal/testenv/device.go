@@ -77,11 +77,13 @@ type Module struct {
 	// DNS are the module's DNS servers (HostConfig.Dns).
 	DNS []string
 	// RestartPolicy is the engine's restart policy ("", "always", ...).
-	RestartPolicy  container.RestartPolicyMode
-	Privileged     bool
-	CapAdd         []string
-	CapDrop        []string
-	ReadonlyRootfs bool
+	RestartPolicy container.RestartPolicyMode
+	Privileged    bool
+	// PidMode, IpcMode and UTSMode share host namespaces when "host".
+	PidMode, IpcMode, UTSMode string
+	CapAdd                    []string
+	CapDrop                   []string
+	ReadonlyRootfs            bool
 	// Labels are added to the runtime's labels.
 	Labels map[string]string
 	// ServeMetrics makes the container serve Prometheus text on port 9600 at
@@ -653,6 +655,9 @@ func (d *Device) createModule(ctx context.Context, m *Module, busybox string, pa
 		PortBindings:   bindings,
 		RestartPolicy:  container.RestartPolicy{Name: m.RestartPolicy},
 		Privileged:     m.Privileged,
+		PidMode:        container.PidMode(m.PidMode),
+		IpcMode:        container.IpcMode(m.IpcMode),
+		UTSMode:        container.UTSMode(m.UTSMode),
 		CapAdd:         m.CapAdd,
 		CapDrop:        m.CapDrop,
 		ReadonlyRootfs: m.ReadonlyRootfs,
