@@ -112,7 +112,7 @@ var edgeCAExpiry = &Check{
 		crit, warn := float64(in.Params.Int("criticalDays")), float64(in.Params.Int("warningDays"))
 		var out []Result
 		if ca, from := edgeCA(c); ca != nil {
-			out = append(out, expiry("Edge CA", ca, now, crit, warn).with("from", from).about("edge-ca"))
+			out = append(out, expiry("the Edge CA", ca, now, crit, warn).with("from", from).about("edge-ca"))
 		} else {
 			out = append(out, Result{Status: Error, Subject: "edge-ca", Message: certsUnknown(c)})
 		}
@@ -130,14 +130,14 @@ func expiry(what string, c *facts.Cert, now time.Time, crit, warn float64) Resul
 	r := Result{}.with("subject", c.Subject).with("notAfter", c.NotAfter).with("daysLeft", math.Floor(days))
 	switch {
 	case days <= 0:
-		r.Status, r.Message = Fail, fmt.Sprintf("the %s %q expired on %s", what, c.CommonName, c.NotAfter.Format("2006-01-02"))
+		r.Status, r.Message = Fail, fmt.Sprintf("%s %q expired on %s", what, c.CommonName, c.NotAfter.Format("2006-01-02"))
 	case days < crit:
-		r.Status, r.Message = Fail, fmt.Sprintf("the %s %q expires in %.0f days (%s), under %.0f", what, c.CommonName, math.Floor(days), c.NotAfter.Format("2006-01-02"), crit)
+		r.Status, r.Message = Fail, fmt.Sprintf("%s %q expires in %.0f days (%s), under %.0f", what, c.CommonName, math.Floor(days), c.NotAfter.Format("2006-01-02"), crit)
 	case days < warn:
-		r.Status, r.Message = Fail, fmt.Sprintf("the %s %q expires in %.0f days (%s), under %.0f", what, c.CommonName, math.Floor(days), c.NotAfter.Format("2006-01-02"), warn)
+		r.Status, r.Message = Fail, fmt.Sprintf("%s %q expires in %.0f days (%s), under %.0f", what, c.CommonName, math.Floor(days), c.NotAfter.Format("2006-01-02"), warn)
 		r.Severity = policy.Warning
 	default:
-		r.Status, r.Message = Pass, fmt.Sprintf("the %s %q is valid for %.0f more days", what, c.CommonName, math.Floor(days))
+		r.Status, r.Message = Pass, fmt.Sprintf("%s %q is valid for %.0f more days", what, c.CommonName, math.Floor(days))
 	}
 	return r
 }

@@ -253,7 +253,7 @@ func TestEdgeCAExpiry(t *testing.T) {
 			name:   "server certificate in its last quarter warns",
 			mutate: chain(365, 30, 30, 22.8), // 7.2 days left of 30: under a quarter, over criticalDays
 			want: []want{{subject: "edgehub-server", status: checks.Fail, severity: policy.Warning,
-				msg: `the edgeHub's server certificate "edge-01.contoso.local" expires in 7 days`}},
+				msg: `edgeHub's server certificate "edge-01.contoso.local" expires in 7 days`}},
 		},
 		{
 			name:   "server certificate with 5 days left fails critically",

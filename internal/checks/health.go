@@ -136,6 +136,9 @@ func counterCheck(meta Meta, source string, counters []counterSpec) *Check {
 			ev[c.label] = d
 			if d > 0 {
 				grew = append(grew, fmt.Sprintf("%.0f %s", d, c.label))
+				if d == 1 {
+					grew[len(grew)-1] = "1 " + c.one
+				}
 			}
 		}
 		r := Result{Evidence: ev}.with("since", in.Prev.Time).with("counterResets", totalResets)
@@ -155,7 +158,8 @@ type counterSpec struct {
 	name    string
 	match   map[string]string
 	exclude map[string]string // a subset of match to subtract
-	label   string
+	label   string            // plural: "messages dropped"
+	one     string            // singular: "message dropped"
 }
 
 var edgehubMessagesDropped = counterCheck(Meta{
@@ -167,8 +171,8 @@ var edgehubMessagesDropped = counterCheck(Meta{
 	Reference:   metricsRef,
 	Needs:       []string{NeedEdgeHubStats},
 }, facts.EdgeHub, []counterSpec{
-	{name: "edgehub_messages_dropped_total", exclude: map[string]string{"reason": "ttl_expiry"}, label: "messages dropped"},
-	{name: "edgehub_messages_unack_total", label: "messages not acknowledged"},
+	{name: "edgehub_messages_dropped_total", exclude: map[string]string{"reason": "ttl_expiry"}, label: "messages dropped", one: "message dropped"},
+	{name: "edgehub_messages_unack_total", label: "messages not acknowledged", one: "message not acknowledged"},
 })
 
 var edgehubMessageTTL = counterCheck(Meta{
@@ -179,7 +183,7 @@ var edgehubMessageTTL = counterCheck(Meta{
 	Reference:   seedRef("reduce-storage-time-for-messages"),
 	Needs:       []string{NeedEdgeHubStats},
 }, facts.EdgeHub, []counterSpec{
-	{name: "edgehub_messages_dropped_total", match: map[string]string{"reason": "ttl_expiry"}, label: "messages expired"},
+	{name: "edgehub_messages_dropped_total", match: map[string]string{"reason": "ttl_expiry"}, label: "messages expired", one: "message expired"},
 })
 
 var upstreamOffline = counterCheck(Meta{
@@ -190,7 +194,7 @@ var upstreamOffline = counterCheck(Meta{
 	Reference:   seedRef("review-outboundinbound-configuration"),
 	Needs:       []string{NeedEdgeHubStats},
 }, facts.EdgeHub, []counterSpec{
-	{name: "edgehub_offline_count_total", label: "times offline"},
+	{name: "edgehub_offline_count_total", label: "times offline", one: "time offline"},
 })
 
 var iothubSync = counterCheck(Meta{
@@ -201,5 +205,5 @@ var iothubSync = counterCheck(Meta{
 	Reference:   metricsRef,
 	Needs:       []string{NeedEdgeAgentStats},
 }, facts.EdgeAgent, []counterSpec{
-	{name: "edgeAgent_unsuccessful_iothub_syncs_total", label: "failed syncs"},
+	{name: "edgeAgent_unsuccessful_iothub_syncs_total", label: "failed syncs", one: "failed sync"},
 })

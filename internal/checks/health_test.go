@@ -268,7 +268,7 @@ func TestUpstreamOffline(t *testing.T) {
 		},
 		{
 			name: "edgeHub restarted and went offline since", earlier: []func(*facts.Snapshot){offline(instA, 4)}, now: offline(instB, 1),
-			want: []want{{status: checks.Fail, msg: "1 times offline"}},
+			want: []want{{status: checks.Fail, msg: "1 time offline"}},
 		},
 		{
 			name: "an exemption while the site's uplink is being replaced", earlier: []func(*facts.Snapshot){offline(instA, 4)}, now: offline(instA, 6),

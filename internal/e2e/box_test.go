@@ -41,6 +41,10 @@ func buildEmulatorImage(t *testing.T, root string) {
 	testenv.BuildImage(t, dir, "Dockerfile", emulatorImage, nil)
 }
 
+// serviceClient opens a connection per request: a kept-alive connection can
+// go stale while a test waits, and a failed POST is not retried.
+var serviceClient = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 // service talks to the emulator's IoT Hub service side.
 type service struct {
 	t    *testing.T
@@ -58,8 +62,9 @@ func (s *service) do(method, path string, body any, out any) int {
 	}
 	req, _ := http.NewRequest(method, s.base+path, rd)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := serviceClient.Do(req)
 	if err != nil {
+		s.t.Logf("%s %s: %v", method, path, err)
 		return 0
 	}
 	defer resp.Body.Close()

@@ -412,8 +412,7 @@ func (d *Device) removeLeftovers(ctx context.Context, t testing.TB, mods []*Modu
 		remove[c.ID] = strings.TrimPrefix(firstOr(c.Names, c.ID), "/")
 	}
 	for id, name := range remove {
-		err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !cerrdefs.IsNotFound(err) {
+		if err := removeContainer(ctx, d.cli, id); err != nil {
 			t.Fatalf("testenv: removing leftover container %s: %v", name, err)
 		}
 	}
@@ -803,8 +802,7 @@ func (d *Device) cleanup(t testing.TB, ownNetwork bool, volumes []string) {
 		names = append(names, name)
 	}
 	for _, err := range parallel(len(names), func(i int) error {
-		err := d.cli.ContainerRemove(ctx, d.containers[names[i]], container.RemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !cerrdefs.IsNotFound(err) {
+		if err := removeContainer(ctx, d.cli, d.containers[names[i]]); err != nil {
 			return fmt.Errorf("removing container %s: %w", names[i], err)
 		}
 		return nil
@@ -824,4 +822,25 @@ func (d *Device) cleanup(t testing.TB, ownNetwork bool, volumes []string) {
 			}
 		}
 	}
+}
+
+// removeContainer force-removes a container and waits until it is gone. A
+// removal the engine already has under way (an earlier call that timed out
+// on the client side) is waited for, not reported.
+func removeContainer(ctx context.Context, cli *client.Client, id string) error {
+	err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if !strings.Contains(err.Error(), "already in progress") {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ierr := cli.ContainerInspect(ctx, id); cerrdefs.IsNotFound(ierr) {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return err
 }
