@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"io"
 	"errors"
 	"flag"
 	"fmt"
@@ -112,6 +113,11 @@ type policyRunner struct {
 func (p *policyRunner) Run(ctx context.Context, pol cycle.PolicyRef) *report.Report {
 	key := pol.Policy.Metrics.EdgeHub + "|" + pol.Policy.Metrics.EdgeAgent
 	if p.runner == nil || key != p.key {
+		if p.runner != nil {
+			if c, ok := p.runner.Gatherer.(io.Closer); ok {
+				_ = c.Close() // the old Docker client
+			}
+		}
 		p.runner = p.c.runner(pol.Policy, p.scrub)
 		p.runner.Self = p.self
 		p.key = key
