@@ -2,10 +2,10 @@ package cli
 
 import (
 	"context"
-	"io"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/rs/zerolog"
