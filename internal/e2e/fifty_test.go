@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,19 +59,7 @@ func runTimed(t *testing.T, statsFile string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	full := append([]string{"-v", "-o", statsFile, binary}, args...)
-	cmd := testenv.HermeticCommand(ctx, t, "/usr/bin/time", full...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	r := result{args: args, stdout: o.Bytes(), stderr: e.Bytes()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("running %v: %v\n%s", args, err, e.Bytes())
-	}
+	r := collect(t, testenv.HermeticCommand(ctx, t, "/usr/bin/time", full...), args)
 	b, err := os.ReadFile(statsFile)
 	if err != nil {
 		t.Fatalf("reading GNU time's figures: %v", err)

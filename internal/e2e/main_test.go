@@ -96,14 +96,10 @@ func run(t *testing.T, args ...string) result {
 	return runEnv(t, nil, args...)
 }
 
-// runEnv runs the binary with args; env entries ("K=V") are added to the
-// test process's environment ("K=" removes K).
-func runEnv(t *testing.T, env []string, args ...string) result {
+// collect runs cmd and returns its output and exit code; a command that
+// could not run, or was killed, fails the test.
+func collect(t *testing.T, cmd *exec.Cmd, args []string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := testenv.HermeticCommand(ctx, t, binary, args...)
-	cmd.Env = mergeEnv(os.Environ(), env)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -116,6 +112,18 @@ func runEnv(t *testing.T, env []string, args ...string) result {
 	default:
 		t.Fatalf("running edge-readiness %s: %v\nstderr:\n%s", strings.Join(args, " "), err, e.Bytes())
 	}
+	return r
+}
+
+// runEnv runs the binary with args; env entries ("K=V") are added to the
+// test process's environment ("K=" removes K).
+func runEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := testenv.HermeticCommand(ctx, t, binary, args...)
+	cmd.Env = mergeEnv(os.Environ(), env)
+	r := collect(t, cmd, args)
 	if bytes.Contains(r.stderr, []byte("panic:")) || bytes.Contains(r.stderr, []byte("goroutine ")) {
 		t.Fatalf("edge-readiness %s panicked:\n%s", strings.Join(args, " "), r.stderr)
 	}

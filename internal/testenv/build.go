@@ -232,24 +232,7 @@ func addContext(tw *tar.Writer, dir string, pats []ignorePattern, always map[str
 			}
 			return nil
 		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return addDir(tw, rel+"/", int64(info.Mode().Perm()))
-		case info.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: rel, Linkname: target, Mode: 0o777,
-				ModTime: info.ModTime()})
-		case info.Mode().IsRegular():
-			return addFile(tw, p, rel)
-		}
-		return nil
+		return addEntry(tw, p, rel, d)
 	})
 }
 

@@ -245,26 +245,31 @@ func addTree(tw *tar.Writer, root, prefix string) error {
 		if err != nil {
 			return err
 		}
-		name := path.Join(prefix, filepath.ToSlash(rel))
-		info, err := d.Info()
+		return addEntry(tw, p, path.Join(prefix, filepath.ToSlash(rel)), d)
+	})
+}
+
+// addEntry adds one walked entry under name: a directory, a symlink or a
+// regular file, owned by root. Sockets and devices are skipped.
+func addEntry(tw *tar.Writer, p, name string, d fs.DirEntry) error {
+	info, err := d.Info()
+	if err != nil {
+		return err
+	}
+	switch {
+	case d.IsDir():
+		return addDir(tw, name+"/", int64(info.Mode().Perm()))
+	case info.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
 		if err != nil {
 			return err
 		}
-		switch {
-		case d.IsDir():
-			return addDir(tw, name+"/", int64(info.Mode().Perm()))
-		case info.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777,
-				ModTime: info.ModTime()})
-		case info.Mode().IsRegular():
-			return addFile(tw, p, name)
-		}
-		return nil // sockets, devices: not part of a Go installation
-	})
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777,
+			ModTime: info.ModTime()})
+	case info.Mode().IsRegular():
+		return addFile(tw, p, name)
+	}
+	return nil
 }
 
 // ImageSize returns the size of a local image in bytes.
