@@ -126,7 +126,11 @@ func counterCheck(meta Meta, source string, counters []counterSpec) *Check {
 		for _, c := range counters {
 			d, baseline, resets := counterDelta(prev, cur, c.name, c.match)
 			if !baseline {
-				return []Result{pass("", "%s", noBaseline).with("baseline", false)}
+				msg := noBaseline
+				if in.Prev != nil {
+					msg = "the previous cycle has no usable " + source + " metrics: nothing to compare counters with yet"
+				}
+				return []Result{pass("", "%s", msg).with("baseline", false)}
 			}
 			if c.exclude != nil {
 				dx, _, _ := counterDelta(prev, cur, c.name, c.exclude)

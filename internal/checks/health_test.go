@@ -144,7 +144,7 @@ func TestIothubSync(t *testing.T) {
 			name:    "the previous scrape failed: no baseline",
 			earlier: []func(*facts.Snapshot){func(s *facts.Snapshot) { s.Metrics[facts.EdgeAgent] = &facts.Scrape{Error: "connection refused"} }},
 			now:     syncs(instA, 2),
-			want:    []want{{status: checks.Pass, msg: "no baseline yet"}},
+			want:    []want{{status: checks.Pass, msg: "the previous cycle has no usable edgeAgent metrics"}},
 		},
 		{
 			name:    "the development profile reports it as info",
