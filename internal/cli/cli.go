@@ -35,6 +35,19 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Environ lists the whole environment, as os.Environ; the fact sources
+	// read the IoT Edge variables (IOTEDGE_*, https_proxy) from it. Nil
+	// means os.Environ. It must agree with Getenv: a test that fakes one
+	// fakes both, or module mode in a test takes another path than on a device.
+	Environ func() []string
+}
+
+// environ returns env.Environ, or os.Environ when it is nil.
+func (env Env) environ() func() []string {
+	if env.Environ != nil {
+		return env.Environ
+	}
+	return os.Environ
 }
 
 const usage = `usage: edge-readiness <command> [flags]
@@ -81,6 +94,7 @@ type common struct {
 	self             string
 	logLevel         string
 	noProbes         bool
+	environ          func() []string
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -157,13 +171,16 @@ func (c *common) runner(pol *policy.Policy, scrub *redact.Scrubber) *cycle.Runne
 	}
 	g := facts.OpenGatherer(cfg)
 	g.NoProbes = c.noProbes
+	if c.environ != nil {
+		g.Environ = c.environ
+	}
 	return &cycle.Runner{Gatherer: g, Checks: checks.All(), Scrubber: scrub, Self: c.self}
 }
 
 func checkCmd(ctx context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	var c common
+	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
 	format := fs.String("format", "table", "output format: table or json")
 	if err := fs.Parse(args); err != nil {

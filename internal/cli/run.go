@@ -25,7 +25,7 @@ import (
 func runCmd(ctx context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	var c common
+	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -57,6 +57,7 @@ func runCmd(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	client, err := connect(ctx, edge, wl, log)
+	_ = wl.Close()  // the trust bundle is read; the gatherer has its own client for the certificates
 	if err != nil { // only when ctx ended
 		log.Info().Msg("stopped before connecting")
 		return ExitOK
@@ -64,9 +65,11 @@ func runCmd(ctx context.Context, env Env, args []string) int {
 	defer client.Close()
 
 	specs := checks.Specs(checks.All())
+	runner := &policyRunner{c: &c, scrub: scrub, self: edge.ModuleID}
+	defer runner.Close()
 	d := &daemon.Daemon{
 		Hub:   client,
-		Cycle: &policyRunner{c: &c, scrub: scrub, self: edge.ModuleID},
+		Cycle: runner,
 		Specs: specs,
 		Log:   log,
 	}
@@ -113,11 +116,7 @@ type policyRunner struct {
 func (p *policyRunner) Run(ctx context.Context, pol cycle.PolicyRef) *report.Report {
 	key := pol.Policy.Metrics.EdgeHub + "|" + pol.Policy.Metrics.EdgeAgent
 	if p.runner == nil || key != p.key {
-		if p.runner != nil {
-			if c, ok := p.runner.Gatherer.(io.Closer); ok {
-				_ = c.Close() // the old Docker client
-			}
-		}
+		p.Close() // the old gatherer's Docker, workload and metrics connections
 		p.runner = p.c.runner(pol.Policy, p.scrub)
 		p.runner.Self = p.self
 		p.key = key
@@ -125,4 +124,14 @@ func (p *policyRunner) Run(ctx context.Context, pol cycle.PolicyRef) *report.Rep
 	cctx, cancel := context.WithTimeout(ctx, p.c.timeout)
 	defer cancel()
 	return p.runner.Run(cctx, pol)
+}
+
+// Close releases the current gatherer's connections.
+func (p *policyRunner) Close() {
+	if p.runner == nil {
+		return
+	}
+	if c, ok := p.runner.Gatherer.(io.Closer); ok {
+		_ = c.Close()
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/workload"
 )
 
 // Defaults for Config.
@@ -74,7 +76,21 @@ type Gatherer struct {
 	docker    DockerAPI
 	dockerErr error // why docker is nil, when known
 	httpc     HTTPDoer
+
+	wlMu sync.Mutex
+	wl   *workload.Client // made on first use, reused by every cycle
+
+	unresolvedMu sync.Mutex
+	unresolved   map[string]time.Time // metrics host -> when it last failed to resolve
 }
+
+// UnresolvedTTL is how long a metrics host name that did not resolve is
+// not looked up again: the scrapes go straight to the container's address.
+// On the host (check, or module mode outside the azure-iot-edge network)
+// edgeHub and edgeAgent never resolve, and a resolver that drops one query
+// in a few dozen makes the lookup wait its whole timeout (5 s by default):
+// looking the names up every cycle made one cycle in twenty take 5 s.
+const UnresolvedTTL = 15 * time.Minute
 
 // NewGatherer returns a Gatherer reading the engine through docker and the
 // metrics through httpc. docker may be nil when no client could be created:
@@ -122,8 +138,18 @@ func OpenGatherer(cfg Config) *Gatherer {
 	return g
 }
 
-// Close releases the Docker client.
+// Close releases what the gatherer holds open between cycles: the Docker
+// client, the workload API client and the metrics client's idle connections.
 func (g *Gatherer) Close() error {
+	g.wlMu.Lock()
+	if g.wl != nil {
+		_ = g.wl.Close()
+		g.wl = nil
+	}
+	g.wlMu.Unlock()
+	if ic, ok := g.httpc.(interface{ CloseIdleConnections() }); ok {
+		ic.CloseIdleConnections()
+	}
 	if g.docker == nil {
 		return nil
 	}
@@ -235,11 +261,19 @@ func (g *Gatherer) gatherDocker(ctx context.Context, s *Snapshot) {
 // the azure-iot-edge network), it waits for the containers and retries on
 // the address of the module container named like the URL's host.
 func (g *Gatherer) scrapeMetrics(ctx context.Context, rawURL string, dockerDone <-chan struct{}, s *Snapshot) *Scrape {
-	rec := &errRecorder{doer: g.httpc}
-	sc := g.scrape(ctx, rec, rawURL)
-	var dnsErr *net.DNSError
-	if sc.OK() || g.cfg.MetricsExplicit || !errors.As(rec.err, &dnsErr) {
-		return sc
+	host := urlHost(rawURL)
+	var sc *Scrape
+	if since, ok := g.recentlyUnresolved(host, s.Time); ok && !g.cfg.MetricsExplicit {
+		sc = &Scrape{Endpoint: rawURL, Time: s.Time, Error: fmt.Sprintf(
+			"%s did not resolve at %s (not looked up again for %s)", host, since.UTC().Format(time.RFC3339), UnresolvedTTL)}
+	} else {
+		rec := &errRecorder{doer: g.httpc}
+		sc = g.scrape(ctx, rec, rawURL)
+		var dnsErr *net.DNSError
+		if sc.OK() || g.cfg.MetricsExplicit || !errors.As(rec.err, &dnsErr) {
+			return sc
+		}
+		g.markUnresolved(host, s.Time)
 	}
 
 	select {
@@ -276,6 +310,35 @@ func (g *Gatherer) scrape(ctx context.Context, c HTTPDoer, rawURL string) (sc *S
 		defer cancel()
 	}
 	return ScrapeURL(ctx, c, rawURL)
+}
+
+// recentlyUnresolved tells whether host failed to resolve less than
+// UnresolvedTTL before now, and when.
+func (g *Gatherer) recentlyUnresolved(host string, now time.Time) (time.Time, bool) {
+	g.unresolvedMu.Lock()
+	defer g.unresolvedMu.Unlock()
+	t, ok := g.unresolved[strings.ToLower(host)]
+	if !ok || now.Sub(t) >= UnresolvedTTL || now.Before(t) {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func (g *Gatherer) markUnresolved(host string, now time.Time) {
+	g.unresolvedMu.Lock()
+	defer g.unresolvedMu.Unlock()
+	if g.unresolved == nil {
+		g.unresolved = map[string]time.Time{}
+	}
+	g.unresolved[strings.ToLower(host)] = now
+}
+
+func urlHost(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	return u.Hostname()
 }
 
 // fallbackURL replaces the host of rawURL by the IP address of the module

@@ -358,3 +358,73 @@ func TestGatherParserPanic(t *testing.T) {
 		t.Error("docker facts lost")
 	}
 }
+
+// countingDoer counts the requests made per host.
+type countingDoer struct {
+	next HTTPDoer
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *countingDoer) Do(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[req.URL.Hostname()]++
+	c.mu.Unlock()
+	return c.next.Do(req)
+}
+
+func (c *countingDoer) count(host string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[host]
+}
+
+// TestGatherRemembersUnresolvedNames: a metrics host that did not resolve is
+// not looked up again for UnresolvedTTL (each lookup may wait out a
+// resolver's timeout); the scrape goes straight to the container's address,
+// and after the TTL the name is tried again.
+func TestGatherRemembersUnresolvedNames(t *testing.T) {
+	srv, _ := metricsServer(t, datadogEdgeHub)
+	port := serverPort(t, srv)
+	doer := &countingDoer{next: dnsFailDoer{next: NewMetricsClient()}}
+	g := NewGatherer(Config{
+		EdgeHubMetrics:   "http://edgeHub.invalid:" + port + "/metrics",
+		EdgeAgentMetrics: "http://127.0.0.1:" + port + "/metrics",
+	}, moduleFake(t, `{"azure-iot-edge":{"IPAddress":"127.0.0.1"}}`, `{}`), doer)
+	g.NoNetworkFacts = true
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	g.Now = func() time.Time { return now }
+
+	steps := []struct {
+		advance     time.Duration
+		wantLookups int // requests by the name so far
+	}{
+		{0, 1},                             // first cycle: looked up, failed, fell back
+		{5 * time.Minute, 1},               // remembered: straight to the address
+		{UnresolvedTTL - 5*time.Minute, 2}, // the TTL has passed since the failure: tried again
+		{time.Minute, 2},
+	}
+	for i, st := range steps {
+		now = now.Add(st.advance)
+		sc := g.Gather(context.Background()).Metrics[EdgeHub]
+		if !sc.OK() || sc.Endpoint != "http://127.0.0.1:"+port+"/metrics" {
+			t.Fatalf("cycle %d: scrape %q, error %q; want the container's address", i+1, sc.Endpoint, sc.Error)
+		}
+		if got := doer.count("edgeHub.invalid"); got != st.wantLookups {
+			t.Errorf("cycle %d: %d requests by name, want %d", i+1, got, st.wantLookups)
+		}
+	}
+
+	// When the fallback fails too, the error says why the name was not tried.
+	srv.Close()
+	now = now.Add(time.Minute)
+	sc := g.Gather(context.Background()).Metrics[EdgeHub]
+	for _, want := range []string{"edgeHub.invalid did not resolve at", "not looked up again for 15m0s", "then by the container's address"} {
+		if !strings.Contains(sc.Error, want) {
+			t.Errorf("error %q lacks %q", sc.Error, want)
+		}
+	}
+}

@@ -34,7 +34,7 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 	certs := &Certs{}
 	var roots = g.ProbeRoots
 	if wuri := env["IOTEDGE_WORKLOADURI"]; wuri != "" {
-		if wl, err := workload.New(wuri); err != nil {
+		if wl, err := g.workloadClient(wuri); err != nil {
 			certs.TrustBundleError = err.Error()
 		} else if pool, bundle, err := wl.TrustBundle(ctx); err != nil {
 			certs.TrustBundleError = err.Error()
@@ -109,7 +109,8 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 
 	// Clock reference: the Date of an HTTPS answer from IoT Hub.
 	if hubName != "" {
-		tr := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return proxy, nil }}
+		// One request a cycle: no connection is kept between cycles.
+		tr := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return proxy, nil }, DisableKeepAlives: true}
 		if g.ProbeRoots != nil {
 			tr.TLSClientConfig = tlsConfigWithRoots(g.ProbeRoots)
 		}
@@ -117,6 +118,26 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 		s.Clock = ReadClock(ctx, c, "https://"+hubName+"/", time.Now)
 		tr.CloseIdleConnections()
 	}
+}
+
+// workloadClient returns the gatherer's workload API client for uri, made
+// once and reused by every cycle: a client per cycle would leave a kept-alive
+// connection (and its goroutines and buffers) behind each time.
+func (g *Gatherer) workloadClient(uri string) (*workload.Client, error) {
+	g.wlMu.Lock()
+	defer g.wlMu.Unlock()
+	if g.wl != nil && g.wl.URI() == uri {
+		return g.wl, nil
+	}
+	wl, err := workload.New(uri)
+	if err != nil {
+		return nil, err
+	}
+	if g.wl != nil {
+		_ = g.wl.Close()
+	}
+	g.wl = wl
+	return wl, nil
 }
 
 // registries lists the registry hosts the modules' images come from.

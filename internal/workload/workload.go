@@ -22,10 +22,19 @@ const APIVersion = "2020-07-07"
 
 const maxBody = 1 << 20
 
-// Client talks to the workload API.
+// idleTimeout closes a kept-alive connection to the workload API that has
+// not been used for this long: a module asks for the trust bundle once per
+// cycle, and aziot-edged should not hold a connection open for each module
+// between cycles.
+const idleTimeout = 30 * time.Second
+
+// Client talks to the workload API. Make one per process (or per gatherer)
+// and reuse it: it keeps at most one idle connection, which Close releases.
 type Client struct {
 	base string
+	uri  string
 	http *http.Client
+	tr   *http.Transport
 }
 
 // New returns a client for uri: unix:///var/run/iotedge/workload.sock or http://host:port.
@@ -34,18 +43,37 @@ func New(uri string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workload URI %q: %w", uri, err)
 	}
+	tr := &http.Transport{
+		Proxy:               nil, // the workload API is local: never through https_proxy
+		MaxIdleConns:        1,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     idleTimeout,
+	}
+	c := &Client{uri: uri, tr: tr, http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 	switch u.Scheme {
 	case "unix":
 		sock := u.Path
-		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
-		}}
-		return &Client{base: "http://workload", http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
+		}
+		c.base = "http://workload"
+		return c, nil
 	case "http", "https":
-		return &Client{base: strings.TrimSuffix(uri, "/"), http: &http.Client{Timeout: 10 * time.Second}}, nil
+		c.base = strings.TrimSuffix(uri, "/")
+		return c, nil
 	}
 	return nil, fmt.Errorf("workload URI %q: unsupported scheme %q", uri, u.Scheme)
+}
+
+// URI is the address the client was made for.
+func (c *Client) URI() string { return c.uri }
+
+// Close releases the idle connection to the workload API. The client may
+// still be used afterwards: it then opens a new one.
+func (c *Client) Close() error {
+	c.tr.CloseIdleConnections()
+	return nil
 }
 
 // TrustBundle returns the certificates edgeHub's server certificate must chain to.
