@@ -1,8 +1,8 @@
 package checks
 
 // All returns every check, in report order (the order of the catalog,
-// ../shared/CHECKS.md). It is the one list of checks: the policy decoder, the
-// runner and the docs all read it.
+// CHECKS.md, copied in testdata/CHECKS.md). It is the one list of checks: the
+// policy decoder, the runner and the docs all read it.
 func All() []*Check {
 	return []*Check{
 		// Device configuration

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"net/url"
 	"os"
 	"reflect"
@@ -16,7 +17,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
 
-// catalogEntry is one row of shared/CHECKS.md.
+// catalogEntry is one row of CHECKS.md.
 type catalogEntry struct {
 	order    int
 	section  string
@@ -31,13 +32,14 @@ var (
 	paramDefRE = regexp.MustCompile("`([A-Za-z]+)`(?: \\(|, )([0-9.]+)(\\)| [KMG]iB)")
 )
 
-// readCatalog reads the check ids of shared/CHECKS.md: the first column of
-// each table row, under the section heading the table follows.
+// readCatalog reads the check ids of the catalog (testdata/CHECKS.md at the
+// repository root, a copy of the steering folder's): the first column of each
+// table row, under the section heading the table follows.
 func readCatalog(t *testing.T) map[string]catalogEntry {
 	t.Helper()
-	f, err := os.Open(sharedPath("CHECKS.md"))
+	f, err := os.Open(repoTestdata("CHECKS.md"))
 	if err != nil {
-		t.Fatalf("the shared folder sits beside the repository: %v", err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	out := map[string]catalogEntry{}
@@ -72,7 +74,7 @@ func TestCatalogMatchesChecksMD(t *testing.T) {
 	catalog := readCatalog(t)
 	sections := map[string]bool{checks.SecDevice: true, checks.SecDeployment: true, checks.SecContainers: true,
 		checks.SecNetworking: true, checks.SecSolution: true, checks.SecSecurity: true, checks.SecOperations: true}
-	needs := map[string]bool{checks.NeedDocker: true, checks.NeedEdgeAgentStats: true, checks.NeedEdgeHubStats: true,
+	needs := map[facts.Fact]bool{checks.NeedEngine: true, checks.NeedContainers: true, checks.NeedEdgeAgentStats: true, checks.NeedEdgeHubStats: true,
 		checks.NeedCerts: true, checks.NeedProbes: true}
 	seen := map[string]bool{}
 	last := -1

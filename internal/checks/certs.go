@@ -53,7 +53,7 @@ var productionCertificates = &Check{
 			"test-only one (CN ending in _Test_Only).",
 		Remediation: "Issue the Edge CA from your PKI (or EST) and configure it in /etc/aziot/config.toml under [edge_ca] (cert and pk), then `sudo iotedge config apply`; the quickstart CA expires after 90 days and is not meant for production.",
 		Reference:   seedRef("install-production-certificates"),
-		Needs:       []string{NeedCerts},
+		Needs:       []facts.Fact{NeedCerts},
 	},
 	Eval: func(in *Input) []Result {
 		c := in.Snap.Certs
@@ -100,7 +100,7 @@ var edgeCAExpiry = &Check{
 			"days and renews by itself, warns only within warningDays or the last quarter of its lifetime, whichever is shorter.",
 		Remediation: "Renew the Edge CA (or enable [edge_ca] auto-renew in /etc/aziot/config.toml) and run `sudo iotedge config apply`; restart edgeHub if its server certificate is not renewed.",
 		Reference:   seedRef("install-production-certificates"),
-		Needs:       []string{NeedCerts},
+		Needs:       []facts.Fact{NeedCerts},
 		Params: []policy.ParamSpec{
 			{Name: "criticalDays", Kind: policy.Int, Default: 7, Doc: "days to expiry under which a certificate fails critically"},
 			{Name: "warningDays", Kind: policy.Int, Default: 30, Doc: "days to expiry under which a certificate fails as a warning"},

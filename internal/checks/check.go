@@ -6,6 +6,7 @@ package checks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,13 +36,15 @@ const (
 	SecOperations = "Operations"
 )
 
-// Fact requirements a check can declare.
+// Facts a check can declare it needs (package facts defines them; a check
+// names facts, never the source that provides them).
 const (
-	NeedDocker         = "docker"
-	NeedEdgeAgentStats = "metrics:edgeAgent"
-	NeedEdgeHubStats   = "metrics:edgeHub"
-	NeedCerts          = "certs"
-	NeedProbes         = "probes"
+	NeedEngine         = facts.FactEngine
+	NeedContainers     = facts.FactContainers
+	NeedEdgeAgentStats = facts.FactEdgeAgentMetrics
+	NeedEdgeHubStats   = facts.FactEdgeHubMetrics
+	NeedCerts          = facts.FactCerts
+	NeedProbes         = facts.FactProbes
 )
 
 // ChecklistURL is the production checklist the seeds come from.
@@ -63,8 +66,10 @@ type Meta struct {
 	Reference   string
 	// IotedgeCheck is the matching `iotedge check` id, if any.
 	IotedgeCheck string
-	Needs        []string
-	Params       []policy.ParamSpec
+	// Needs are the facts the check cannot decide without: the runner turns
+	// a fact that is missing into an error, one that does not apply into a skip.
+	Needs  []facts.Fact
+	Params []policy.ParamSpec
 }
 
 // Input is what a check sees.
@@ -132,14 +137,62 @@ func Specs(all []*Check) []policy.CheckSpec {
 // Run evaluates every check against the snapshot under the policy.
 func Run(all []*Check, in Input, pol *policy.Policy) []Finding {
 	ex := append(BuiltinExemptions(in.Self), pol.Exemptions...)
+	// Containers whose inspect failed are left out of what checks see; the
+	// checks that need containers report an error for each such module.
+	full := in.Snap
+	view := in.Snap.WithoutUninspected()
+	broken := in.Snap.UninspectedModules()
 	var out []Finding
 	for _, c := range all {
-		out = append(out, runOne(c, in, pol, ex)...)
+		cin := in
+		if c.needs(NeedContainers) {
+			cin.Snap = view
+		}
+		fs := runOne(c, cin, pol, ex, full)
+		if len(broken) > 0 && c.needs(NeedContainers) && !c.disabled(pol) && full.Fact(NeedContainers).Status == facts.StatusOK {
+			// What the check said of a module it could not see is void.
+			fs = slices.DeleteFunc(fs, func(f Finding) bool {
+				return slices.ContainsFunc(broken, func(m *facts.Container) bool { return m.Name == f.Module })
+			})
+			fs = append(fs, c.uninspectedFindings(broken, pol, ex, full.Time)...)
+		}
+		out = append(out, fs...)
 	}
 	return out
 }
 
-func runOne(c *Check, in Input, pol *policy.Policy, ex []policy.Exemption) []Finding {
+func (c *Check) needs(f facts.Fact) bool {
+	for _, n := range c.Needs {
+		if n == f {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Check) severity(pol *policy.Policy) policy.Severity {
+	if cp, ok := pol.Checks[c.ID]; ok {
+		return cp.Severity
+	}
+	return c.Severity
+}
+
+func (c *Check) disabled(pol *policy.Policy) bool { return c.severity(pol) == policy.Off }
+
+// uninspectedFindings are the errors of a check that needs containers for
+// the modules whose inspect failed.
+func (c *Check) uninspectedFindings(broken []*facts.Container, pol *policy.Policy, ex []policy.Exemption, now time.Time) []Finding {
+	out := make([]Finding, 0, len(broken))
+	for _, m := range broken {
+		f := c.finding(Result{Module: m.Name, Status: Error,
+			Message: "cannot decide for " + m.Name + " without its configuration: " + m.InspectError}, c.severity(pol))
+		applyExemptions(&f, ex, now)
+		out = append(out, f)
+	}
+	return out
+}
+
+func runOne(c *Check, in Input, pol *policy.Policy, ex []policy.Exemption, full *facts.Snapshot) []Finding {
 	cp, ok := pol.Checks[c.ID]
 	if !ok {
 		cp = policy.CheckPolicy{Severity: c.Severity, Params: policy.Default([]policy.CheckSpec{{ID: c.ID, Params: c.Params}}).Checks[c.ID].Params}
@@ -147,10 +200,10 @@ func runOne(c *Check, in Input, pol *policy.Policy, ex []policy.Exemption) []Fin
 	if cp.Severity == policy.Off {
 		return []Finding{c.finding(Result{Status: Skip, Message: "disabled by policy (severity off)"}, policy.Off)}
 	}
-	if off := probesOff(c, in.Snap); off != "" {
-		return []Finding{c.finding(Result{Status: Skip, Message: off}, cp.Severity)}
+	if why := notApplicable(c, full); why != "" {
+		return []Finding{c.finding(Result{Status: Skip, Message: why}, cp.Severity)}
 	}
-	if msg := missingFacts(c, in.Snap); msg != "" {
+	if msg := missingFacts(c, full); msg != "" {
 		f := c.finding(Result{Status: Error, Message: msg}, cp.Severity)
 		applyExemptions(&f, ex, in.Snap.Time)
 		return []Finding{f}
@@ -183,41 +236,47 @@ func safeEval(c *Check, in *Input) (results []Result) {
 	return results
 }
 
-// probesOff is the reason a probe-based check does not run, when the operator turned probes off.
-func probesOff(c *Check, s *facts.Snapshot) string {
+// notApplicable is the reason a check does not run: a fact it needs does
+// not apply to this run (probes turned off by the operator).
+func notApplicable(c *Check, s *facts.Snapshot) string {
 	for _, n := range c.Needs {
-		if n == NeedProbes && s.ProbesOff != "" {
-			return s.ProbesOff
+		if st := s.Fact(n); st.Status == facts.StatusNotApplicable {
+			return st.Reason
 		}
 	}
 	return ""
 }
 
+// factNames name the facts in error messages.
+var factNames = map[facts.Fact]string{
+	NeedEngine:         "the Docker engine",
+	NeedContainers:     "the containers",
+	NeedEdgeHubStats:   "edgeHub metrics",
+	NeedEdgeAgentStats: "edgeAgent metrics",
+	NeedCerts:          "certificates",
+	NeedProbes:         "network probes",
+}
+
+// missingFacts says which needed facts the snapshot lacks, and why.
 func missingFacts(c *Check, s *facts.Snapshot) string {
 	var missing []string
+	seen := map[string]bool{}
 	for _, n := range c.Needs {
-		switch n {
-		case NeedDocker:
-			if !s.DockerOK() {
-				missing = append(missing, "the Docker engine: "+s.DockerError)
-			}
-		case NeedCerts:
-			if s.Certs == nil {
-				missing = append(missing, "certificates: not gathered")
-			}
-		case NeedProbes:
-			if s.Probes == nil && s.Clock == nil && s.Certs == nil {
-				missing = append(missing, "network probes: not run")
-			}
-		case NeedEdgeAgentStats, NeedEdgeHubStats:
-			name := strings.TrimPrefix(n, "metrics:")
-			sc := s.Metrics[name]
-			switch {
-			case sc == nil:
-				missing = append(missing, name+" metrics: not scraped")
-			case !sc.OK():
-				missing = append(missing, name+" metrics: "+sc.Error)
-			}
+		st := s.Fact(n)
+		if st.Status != facts.StatusError {
+			continue
+		}
+		name := factNames[n]
+		if name == "" {
+			name = string(n)
+		}
+		if n == NeedContainers && s.Fact(NeedEngine).Status == facts.StatusError {
+			name = factNames[NeedEngine] // the engine did not answer: say so once, as before
+		}
+		msg := name + ": " + st.Reason
+		if !seen[msg] {
+			seen[msg] = true
+			missing = append(missing, msg)
 		}
 	}
 	if len(missing) == 0 {

@@ -10,7 +10,7 @@ import (
 )
 
 // testCheck builds a check that is not in the catalog.
-func testCheck(id string, sev policy.Severity, needs []string, eval func(*checks.Input) []checks.Result) *checks.Check {
+func testCheck(id string, sev policy.Severity, needs []facts.Fact, eval func(*checks.Input) []checks.Result) *checks.Check {
 	return &checks.Check{
 		Meta: checks.Meta{ID: id, Title: "test check " + id, Section: checks.SecSecurity, Seed: "test", Severity: sev,
 			Decides: "test", Remediation: "test", Reference: "https://example.com", Needs: needs},
@@ -52,7 +52,7 @@ func TestRunMissingDocker(t *testing.T) {
 		got := byID(fs, c.ID)
 		needsDocker := false
 		for _, n := range c.Needs {
-			needsDocker = needsDocker || n == checks.NeedDocker
+			needsDocker = needsDocker || n == checks.NeedContainers || n == checks.NeedEngine
 		}
 		if !needsDocker {
 			continue
@@ -80,7 +80,7 @@ func TestRunMissingDocker(t *testing.T) {
 }
 
 func TestRunNeedsBothMetrics(t *testing.T) {
-	c := testCheck("needs-metrics", policy.Warning, []string{checks.NeedEdgeAgentStats, checks.NeedEdgeHubStats},
+	c := testCheck("needs-metrics", policy.Warning, []facts.Fact{checks.NeedEdgeAgentStats, checks.NeedEdgeHubStats},
 		func(*checks.Input) []checks.Result { return []checks.Result{{Status: checks.Pass, Message: "ok"}} })
 	s := goodDevice(t)
 	s.Metrics[facts.EdgeAgent].Error = "reading metrics from http://edgeAgent:9600/metrics: HTTP status 503 Service Unavailable"
@@ -312,5 +312,55 @@ func TestFindingKey(t *testing.T) {
 	g := checks.Finding{ID: "modules-running", Module: "filter"}
 	if f.Key() != "disk-space//sda1" || g.Key() != "modules-running/filter/" {
 		t.Errorf("keys %q %q", f.Key(), g.Key())
+	}
+}
+
+// TestRunUninspectedModule: a module whose inspect failed (the engine
+// answered 500 for it) gets an error from every check that needs the
+// containers, so it counts in the summary and the score instead of
+// silently dropping out; checks that need only the engine or metrics are
+// unaffected, and the other modules are decided as usual.
+func TestRunUninspectedModule(t *testing.T) {
+	good := goodDevice(t)
+	s := goodDevice(t)
+	var victim string
+	for i := range s.Containers {
+		c := &s.Containers[i]
+		if c.IsModule() && !c.IsSystemModule() {
+			victim = c.Name
+			*c = facts.Container{ID: c.ID, Name: c.Name, Image: c.Image, Labels: c.Labels, State: facts.State{Status: "running", Running: true},
+				InspectError: "inspecting container " + c.Name + ": Error response from daemon: 500"}
+			break
+		}
+	}
+	if victim == "" {
+		t.Fatal("the good device has no custom module")
+	}
+	pol := decodePolicy(t, "")
+	before, after := runAll(good, pol), runAll(s, pol)
+	for _, c := range checks.All() {
+		needs := false
+		for _, n := range c.Needs {
+			needs = needs || n == checks.NeedContainers
+		}
+		var mine []checks.Finding
+		for _, f := range byID(after, c.ID) {
+			if f.Module == victim {
+				mine = append(mine, f)
+			}
+		}
+		if !needs {
+			if len(byID(after, c.ID)) != len(byID(before, c.ID)) {
+				t.Errorf("%s needs no containers but its findings changed", c.ID)
+			}
+			continue
+		}
+		if len(mine) != 1 || mine[0].Status != checks.Error ||
+			!strings.Contains(mine[0].Message, "cannot decide for "+victim+" without its configuration: inspecting container "+victim) {
+			t.Errorf("%s: findings for %s = %+v, want one error naming the failed inspect", c.ID, victim, mine)
+		}
+	}
+	if got := byID(after, "privileged-containers"); len(got) == 0 {
+		t.Fatal("no privileged-containers findings")
 	}
 }

@@ -22,7 +22,7 @@ var imageTagsPinned = &Check{
 		Remediation: "Name every image by a specific version in the deployment manifest (mcr.microsoft.com/azureiotedge-hub:1.5.21, " +
 			"myregistry.azurecr.io/filter:2.3.1) or by digest, and bump it deliberately with each release.",
 		Reference: seedRef("use-tags-to-manage-versions"),
-		Needs:     []string{NeedDocker},
+		Needs:     []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -57,7 +57,7 @@ var unusedVolumes = &Check{
 		Remediation: "Remove volumes no module uses (`docker volume rm <name>`, or `docker volume prune` after checking), and " +
 			"name volumes in createOptions so that recreated modules reuse them.",
 		Reference: seedRef("manage-volumes"),
-		Needs:     []string{NeedDocker},
+		Needs:     []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "maxDangling", Kind: policy.Int, Default: 0,
 			Doc: "how many unused volumes are tolerated"}},
 	},
@@ -126,7 +126,7 @@ var containerEngineLogrotate = &Check{
 			"\"json-file\", \"log-opts\": {\"max-size\": \"10m\", \"max-file\": \"3\"}}, restart the engine and recreate the " +
 			"modules; or set LogConfig in each module's createOptions.",
 		Reference: seedRef("set-up-default-logging-driver"),
-		Needs:     []string{NeedDocker},
+		Needs:     []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "allowedLogDrivers", Kind: policy.StringList,
 			Default: []string{"json-file", "local", "journald"}, Doc: "log drivers accepted (json-file only with max-size and max-file)"}},
 	},
@@ -174,7 +174,7 @@ var moduleResourceLimits = &Check{
 		Remediation: "In the module's createOptions set HostConfig limits, e.g. {\"HostConfig\": {\"Memory\": 268435456, " +
 			"\"NanoCpus\": 500000000}}, sized from the module's observed use (edgeAgent_used_memory_bytes).",
 		Reference: seedRef("limit-container-access-to-host-resources"),
-		Needs:     []string{NeedDocker},
+		Needs:     []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result

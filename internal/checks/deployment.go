@@ -20,7 +20,7 @@ var upstreamProtocolConsistent = &Check{
 		Remediation: "Set the same UpstreamProtocol (Amqp, AmqpWs, Mqtt or MqttWs) in the env of both edgeAgent and edgeHub in the " +
 			"deployment manifest, and in [agent.env] of /etc/aziot/config.toml for edgeAgent's first start.",
 		Reference: seedRef("be-consistent-with-upstream-protocol"),
-		Needs:     []string{NeedDocker},
+		Needs:     []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		agent, hub := in.Snap.Module(facts.EdgeAgent), in.Snap.Module(facts.EdgeHub)
@@ -63,7 +63,7 @@ func storageCheck(id, module, title string) *Check {
 				"\"/srv/" + strings.ToLower(module) + ":/tmp/" + module + "\" (or set storageFolder to a mounted path), and make the host " +
 				"directory writable by the module's user.",
 			Reference: seedRef("set-up-host-storage-for-system-modules"),
-			Needs:     []string{NeedDocker},
+			Needs:     []facts.Fact{NeedContainers},
 		},
 		Eval: func(in *Input) []Result {
 			c := in.Snap.Module(module)
@@ -120,7 +120,7 @@ var edgehubOptimizeForPerformance = &Check{
 			"edgeHub's OptimizeForPerformance must be false; skipped on other devices.",
 		Remediation: "Set OptimizeForPerformance=false in edgeHub's env in the deployment manifest.",
 		Reference:   seedRef("dont-optimize-for-performance-on-constrained-devices"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "constrainedMemoryBytes", Kind: policy.Int, Default: 1 << 30,
 			Doc: "devices with less memory than this are constrained"}},
 	},
@@ -170,7 +170,7 @@ var noDebugImages = &Check{
 		Remediation: "Deploy the release build of the module (for example the tag without .debug) and remove the debugger's " +
 			"port bindings from its createOptions.",
 		Reference: seedRef("dont-use-debug-versions-of-module-images"),
-		Needs:     []string{NeedDocker},
+		Needs:     []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -218,7 +218,7 @@ var modulesRunning = &Check{
 			"create errors; check the image name and registry credentials in the deployment; raise the memory limit of an " +
 			"OOM-killed module.",
 		Reference: seedRef("use-correct-module-images-in-deployment-manifests"),
-		Needs:     []string{NeedDocker},
+		Needs:     []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "maxRestartsPerHour", Kind: policy.Int, Default: 3,
 			Doc: "restarts per hour above which a module is restart-looping"}},
 	},

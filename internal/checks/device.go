@@ -26,7 +26,7 @@ var runtimeVersionSupported = &Check{
 		Remediation: "Move the device to a supported IoT Edge release: upgrade the host packages (aziot-edge) and set the " +
 			"edgeAgent and edgeHub images in the deployment to that release (for example mcr.microsoft.com/azureiotedge-hub:1.5.x).",
 		Reference: "https://learn.microsoft.com/azure/iot-edge/version-history",
-		Needs:     []string{NeedDocker},
+		Needs:     []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "supportedReleases", Kind: policy.StringList, Default: []string{"1.5"},
 			Doc: "IoT Edge releases (major.minor) under support"}},
 	},
@@ -93,7 +93,7 @@ var containerEngineMoby = &Check{
 			"or the distribution's docker.io, then restart aziot-edged.",
 		Reference:    seedRef("container-engine"),
 		IotedgeCheck: "container-engine-is-moby (1.1)",
-		Needs:        []string{NeedDocker},
+		Needs:        []facts.Fact{NeedEngine},
 	},
 	Eval: func(in *Input) []Result {
 		e := in.Snap.Engine

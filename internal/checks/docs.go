@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"sort"
 	"strings"
 
@@ -47,7 +48,7 @@ func CatalogPage(all []*Check) string {
 			fmt.Fprintf(&b, "- **How it decides:** %s\n", c.Decides)
 			fmt.Fprintf(&b, "- **How to fix:** %s\n", c.Remediation)
 			if len(c.Needs) > 0 {
-				fmt.Fprintf(&b, "- **Needs:** %s (an `error` finding says so when missing)\n", strings.Join(c.Needs, ", "))
+				fmt.Fprintf(&b, "- **Needs:** %s (an `error` finding says so when missing)\n", joinFacts(c.Needs))
 			}
 			if c.IotedgeCheck != "" {
 				fmt.Fprintf(&b, "- **`iotedge check` id:** %s\n", c.IotedgeCheck)
@@ -82,3 +83,11 @@ func defaultString(v any) string {
 }
 
 func mdCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ") }
+
+func joinFacts(fs []facts.Fact) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
+}

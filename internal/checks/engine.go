@@ -16,7 +16,7 @@ var runtimeImagesPrivateRegistry = &Check{
 		Decides:     "edgeAgent's and edgeHub's images (as the deployment names them) must not come from mcr.microsoft.com.",
 		Remediation: "Import the azureiotedge-agent and azureiotedge-hub images into your registry (`az acr import`), and point the deployment and [agent] in /etc/aziot/config.toml at it.",
 		Reference:   seedRef("store-runtime-containers-in-your-private-registry"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -45,7 +45,7 @@ var imageGarbageCollection = &Check{
 		Decides:     "Images used by no container (GET /system/df) must hold less than maxReclaimableBytes.",
 		Remediation: "Enable image garbage collection in /etc/aziot/config.toml ([image_garbage_collection] enabled = true, cleanup_recurrence, image_age_cleanup_threshold) or prune with `docker image prune -a`.",
 		Reference:   seedRef("configure-image-garbage-collection"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "maxReclaimableBytes", Kind: policy.Int, Default: 1 << 30,
 			Doc: "bytes of unused images tolerated"}},
 	},
@@ -80,7 +80,7 @@ var proxySettingsConsistent = &Check{
 			"UpstreamProtocol must be AmqpWs or MqttWs.",
 		Remediation: "Set the same proxy URL for the engine (systemd drop-in for docker), aziot-edged ([agent.env] https_proxy in config.toml) and edgeHub's env, and use AmqpWs or MqttWs.",
 		Reference:   seedRef("configure-communication-through-a-proxy"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		engine := strings.TrimSpace(in.Snap.Engine.HTTPSProxy)
@@ -149,7 +149,7 @@ var containerEngineDNS = &Check{
 			"HostConfig.Dns; fails when daemon.json is readable and sets none and some module has none; skips when it cannot be told.",
 		Remediation: "Add \"dns\": [\"<your DNS server>\"] to /etc/docker/daemon.json and restart the engine (or set Dns in each module's createOptions).",
 		Reference:   seedRef("set-dns-server-in-container-engine-settings"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		dj := in.Snap.DaemonJSON
@@ -184,7 +184,7 @@ var observabilityModule = &Check{
 		Decides:     "A module whose image names the metrics collector (azureiotedge-metrics-collector) or matches observabilityImages must be deployed.",
 		Remediation: "Deploy the Azure Monitor metrics collector module (mcr.microsoft.com/azureiotedge-metrics-collector) or your own log/metrics shipper.",
 		Reference:   "https://learn.microsoft.com/azure/iot-edge/how-to-collect-and-transport-metrics",
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "observabilityImages", Kind: policy.StringList, Default: []string{"metrics-collector"},
 			Doc: "substrings of image names that count as a logs/metrics shipper"}},
 	},

@@ -19,7 +19,7 @@ var memoryPressure = &Check{
 		Decides:     "edgeAgent_used_memory_bytes / edgeAgent_total_memory_bytes for module_name=\"host\" must not exceed maxUsedRatio.",
 		Remediation: "Find the modules using the most memory (edgeAgent_used_memory_bytes by module_name), set memory limits, reduce edgeHub's memory use (OptimizeForPerformance=false, shorter TTL), or add memory.",
 		Reference:   metricsRef,
-		Needs:       []string{NeedEdgeAgentStats},
+		Needs:       []facts.Fact{NeedEdgeAgentStats},
 		Params:      []policy.ParamSpec{{Name: "maxUsedRatio", Kind: policy.Ratio, Default: 0.90, Doc: "share of host memory in use that fails"}},
 	},
 	Eval: func(in *Input) []Result {
@@ -50,7 +50,7 @@ var edgehubQueueBacklog = &Check{
 			"of the last growthCycles cycles.",
 		Remediation: "Check edgeHub's upstream connectivity and the endpoint's consumer (a module that stopped reading its input); reduce the message rate or raise the throughput.",
 		Reference:   seedRef("reduce-storage-time-for-messages"),
-		Needs:       []string{NeedEdgeHubStats},
+		Needs:       []facts.Fact{NeedEdgeHubStats},
 		Params: []policy.ParamSpec{
 			{Name: "maxQueueLength", Kind: policy.Int, Default: 1000, Doc: "messages queued for one endpoint that fail"},
 			{Name: "growthCycles", Kind: policy.Int, Default: 3, Doc: "cycles of uninterrupted growth that fail"},
@@ -173,7 +173,7 @@ var edgehubMessagesDropped = counterCheck(Meta{
 		"between cycles; counter resets (a new instance_number) count from zero.",
 	Remediation: "no_route: add a route for the output or stop sending to it; storage_failure: check edgeHub's storage mount and free disk space.",
 	Reference:   metricsRef,
-	Needs:       []string{NeedEdgeHubStats},
+	Needs:       []facts.Fact{NeedEdgeHubStats},
 }, facts.EdgeHub, []counterSpec{
 	{name: "edgehub_messages_dropped_total", exclude: map[string]string{"reason": "ttl_expiry"}, label: "messages dropped", one: "message dropped"},
 	{name: "edgehub_messages_unack_total", label: "messages not acknowledged", one: "message not acknowledged"},
@@ -185,7 +185,7 @@ var edgehubMessageTTL = counterCheck(Meta{
 	Decides:     "edgehub_messages_dropped_total{reason=\"ttl_expiry\"} must not grow between cycles.",
 	Remediation: "Messages waited longer than edgeHub's timeToLiveSecs: restore upstream connectivity, or raise storeAndForwardConfiguration.timeToLiveSecs (and the disk it needs).",
 	Reference:   seedRef("reduce-storage-time-for-messages"),
-	Needs:       []string{NeedEdgeHubStats},
+	Needs:       []facts.Fact{NeedEdgeHubStats},
 }, facts.EdgeHub, []counterSpec{
 	{name: "edgehub_messages_dropped_total", match: map[string]string{"reason": "ttl_expiry"}, label: "messages expired", one: "message expired"},
 })
@@ -196,7 +196,7 @@ var upstreamOffline = counterCheck(Meta{
 	Decides:     "edgehub_offline_count_total must not grow between cycles.",
 	Remediation: "Check the device's connection to IoT Hub (firewall rules for the upstream protocol's port, proxy, DNS) and edgeHub's logs.",
 	Reference:   seedRef("review-outboundinbound-configuration"),
-	Needs:       []string{NeedEdgeHubStats},
+	Needs:       []facts.Fact{NeedEdgeHubStats},
 }, facts.EdgeHub, []counterSpec{
 	{name: "edgehub_offline_count_total", label: "times offline", one: "time offline"},
 })
@@ -207,7 +207,7 @@ var iothubSync = counterCheck(Meta{
 	Decides:     "edgeAgent_unsuccessful_iothub_syncs_total must not grow between cycles.",
 	Remediation: "edgeAgent cannot fetch its deployment: check upstream connectivity and edgeAgent's logs (`iotedge logs edgeAgent`).",
 	Reference:   metricsRef,
-	Needs:       []string{NeedEdgeAgentStats},
+	Needs:       []facts.Fact{NeedEdgeAgentStats},
 }, facts.EdgeAgent, []counterSpec{
 	{name: "edgeAgent_unsuccessful_iothub_syncs_total", label: "failed syncs", one: "failed sync"},
 })

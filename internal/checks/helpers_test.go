@@ -18,13 +18,15 @@ import (
 // snapTime is the time of the snapshots in testdata/snapshots.
 var snapTime = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// sharedPath names a file of the shared folder, which sits beside the repository.
-func sharedPath(elem ...string) string {
-	return filepath.Join(append([]string{"..", "..", "..", "shared"}, elem...)...)
+// repoTestdata names a file of the repository's top-level testdata folder,
+// which holds the data several packages share (provenance in
+// testdata/SOURCES.md).
+func repoTestdata(elem ...string) string {
+	return filepath.Join(append([]string{"..", "..", "testdata"}, elem...)...)
 }
 
-// realFixture names a file of real text in the shared fixtures folder.
-func realFixture(name string) string { return sharedPath("fixtures", "real", name) }
+// realFixture names a file of real text in testdata/real.
+func realFixture(name string) string { return repoTestdata("real", name) }
 
 // loadSnapshot reads a snapshot from testdata/snapshots, strictly: a field
 // the model does not know is a mistake in the test data.

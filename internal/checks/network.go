@@ -45,7 +45,7 @@ var upstreamConnectivity = &Check{
 			"variants, through https_proxy when set), within the probe timeout.",
 		Remediation: "Open the outbound port of the upstream protocol to IoT Hub in the firewall (or switch to AmqpWs/MqttWs on 443), fix DNS, or set https_proxy for the runtime and this module.",
 		Reference:   seedRef("allow-connections-from-iot-edge-devices"),
-		Needs:       []string{NeedProbes},
+		Needs:       []facts.Fact{NeedProbes},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -68,7 +68,7 @@ var registryConnectivity = &Check{
 		Decides:     "Each registry named in the modules' images must resolve and complete a TLS handshake on 443 (through https_proxy when set), within the probe timeout.",
 		Remediation: "Allow outbound HTTPS to the registry (and its data endpoint, such as <registry>.<region>.data.azurecr.io) in the firewall, or fix DNS; otherwise modules cannot be updated or recreated.",
 		Reference:   seedRef("container-registries"),
-		Needs:       []string{NeedProbes},
+		Needs:       []facts.Fact{NeedProbes},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -91,7 +91,7 @@ var clockSkew = &Check{
 		Decides:     "Compares the local clock with the Date header of an HTTPS response from IoT Hub (corrected by half the round trip); an offset of maxSkewSeconds or more fails.",
 		Remediation: "Synchronize the host clock (systemd-timesyncd or chrony, NTP servers reachable); SAS tokens and certificates fail with a wrong clock.",
 		Reference:   "https://learn.microsoft.com/azure/iot-edge/troubleshoot-common-errors",
-		Needs:       []string{NeedProbes},
+		Needs:       []facts.Fact{NeedProbes},
 		Params:      []policy.ParamSpec{{Name: "maxSkewSeconds", Kind: policy.Number, Default: 10.0, Doc: "clock offset in seconds that fails"}},
 	},
 	Eval: func(in *Input) []Result {

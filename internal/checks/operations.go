@@ -18,7 +18,7 @@ var diskSpace = &Check{
 		Remediation: "Free space on the disk: prune unused images and volumes (`docker image prune -a`, `docker volume prune`), " +
 			"rotate container logs, shorten edgeHub's timeToLiveSecs, or grow the disk.",
 		Reference: "https://learn.microsoft.com/azure/iot-edge/how-to-access-built-in-metrics",
-		Needs:     []string{NeedEdgeAgentStats},
+		Needs:     []facts.Fact{NeedEdgeAgentStats},
 		Params: []policy.ParamSpec{
 			{Name: "criticalFreeRatio", Kind: policy.Ratio, Default: 0.10, Doc: "free ratio under which a disk fails critically"},
 			{Name: "warningFreeRatio", Kind: policy.Ratio, Default: 0.20, Doc: "free ratio under which a disk fails as a warning"},

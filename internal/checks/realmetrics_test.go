@@ -10,7 +10,8 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 )
 
-// Real metrics pages from shared/fixtures/real (see SOURCES.md there).
+// Real metrics pages from testdata/real at the repository root (provenance
+// in testdata/SOURCES.md).
 const (
 	datadogEdgeAgent = "datadog-azure_iot_edge-edge_agent.txt"           // edgeAgent 1.0.10-rc2, no disk values
 	datadogEdgeHub   = "datadog-azure_iot_edge-edge_hub.txt"             // edgeHub 1.0.10-rc2
@@ -24,7 +25,7 @@ func realScrape(t *testing.T, file, endpoint string) *facts.Scrape {
 	t.Helper()
 	f, err := os.Open(realFixture(file))
 	if err != nil {
-		t.Fatalf("the shared fixtures sit beside the repository: %v", err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	samples, err := facts.ParseMetrics(f)

@@ -75,7 +75,7 @@ var upstreamProtocolInfo = &Check{
 			"through it, or when the port is unreachable while 443 is.",
 		Remediation: "Choose the protocol the network allows: AmqpWs or MqttWs when only 443 is open or a proxy is used.",
 		Reference:   seedRef("choose-upstream-protocol"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		hub := in.Snap.Module(facts.EdgeHub)
@@ -146,7 +146,7 @@ var edgehubProtocolHeads = &Check{
 			"when protocolsInUse is set, a head that is enabled but not listed fails.",
 		Remediation: "Set amqpSettings__enabled or mqttSettings__enabled to false in edgeHub's env for protocols no module or downstream device uses (keep httpSettings__enabled: metrics and the API use it).",
 		Reference:   seedRef("disable-unused-protocols"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "protocolsInUse", Kind: policy.StringList, Default: []string{},
 			Doc: "protocol heads modules and devices use: amqp, mqtt, http (empty: only report)"}},
 	},
@@ -195,7 +195,7 @@ var moduleUpdateMode = &Check{
 		Decides:     "Reports edgeAgent's ModuleUpdateMode; fails (as info) when it is not WaitForAllPulls, so that a failed pull stops modules one by one.",
 		Remediation: "Set ModuleUpdateMode=WaitForAllPulls in edgeAgent's env so that no module stops before every new image is pulled.",
 		Reference:   seedRef("configure-how-updates-to-modules-are-applied"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		agent := in.Snap.Module(facts.EdgeAgent)
@@ -226,7 +226,7 @@ var deploymentTwinSize = &Check{
 			"warnRatio of the 32 KB twin limit.",
 		Remediation: "Shrink the deployment: move large createOptions and env out of the manifest (into module twins or files), drop unused modules, or split the solution.",
 		Reference:   seedRef("be-mindful-of-twin-size-limits-when-using-custom-modules"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 		Params:      []policy.ParamSpec{{Name: "warnRatio", Kind: policy.Ratio, Default: 0.75, Doc: "share of the 32 KB limit that fails"}},
 	},
 	Eval: func(in *Input) []Result {

@@ -32,7 +32,7 @@ var privilegedContainers = &Check{
 		Decides:     "A module must not run with HostConfig.Privileged nor add SYS_ADMIN, SYS_MODULE, SYS_PTRACE, DAC_READ_SEARCH, NET_ADMIN or ALL (CIS Docker 5.4, 5.5).",
 		Remediation: "Remove \"Privileged\": true and the capability from the module's createOptions; grant a specific device with HostConfig.Devices instead.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -60,7 +60,7 @@ var hostNamespaces = &Check{
 		Decides:     "A module's NetworkMode, PidMode, IpcMode, UTSMode and UsernsMode must not be host (CIS Docker 5.10, 5.16, 5.17, 5.21, 5.31).",
 		Remediation: "Remove NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode \"host\" from the module's createOptions; publish the ports it needs instead of sharing the host network.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -97,7 +97,7 @@ var dockerSocketMounts = &Check{
 			"(CIS Docker 5.32). This module's own mount is exempted by the built-in exemption builtin-own-docker-socket.",
 		Remediation: "Remove the bind of /var/run/docker.sock from the module's createOptions; a module that must manage containers belongs on a dedicated, reviewed device.",
 		Reference:   cisRef,
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -127,7 +127,7 @@ var sensitiveHostMounts = &Check{
 			"under /etc, /boot or /var/lib/aziot (CIS Docker 5.6); a single device such as /dev/ttyUSB0 is not flagged.",
 		Remediation: "Bind only the directory the module needs, read-only (append :ro to the bind), or use a named volume.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -160,7 +160,7 @@ var exposedPorts = &Check{
 			"8883; plain MQTT 1883 must not be published at all (CIS Docker 5.14).",
 		Remediation: "Bind published ports to one interface (\"HostIp\": \"127.0.0.1\" or the LAN address) in the module's PortBindings, or do not publish them; use TLS (8883) instead of 1883.",
 		Reference:   seedRef("review-outboundinbound-configuration"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -192,7 +192,7 @@ var privateRegistry = &Check{
 			"outside it (compared with the image's registry host).",
 		Remediation: "Push the image to your own registry (for example Azure Container Registry) and deploy it from there with registry credentials in the deployment.",
 		Reference:   seedRef("manage-access-to-your-container-registry"),
-		Needs:       []string{NeedDocker},
+		Needs:       []facts.Fact{NeedContainers},
 		Params: []policy.ParamSpec{{Name: "allowedRegistries", Kind: policy.StringList, Default: []string{},
 			Doc: "registry hosts custom modules may come from (empty: any but Docker Hub)"}},
 	},

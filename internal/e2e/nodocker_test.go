@@ -19,7 +19,7 @@ func TestMissingDockerSocket(t *testing.T) {
 	needsDocker := map[string]bool{}
 	for _, c := range checks.All() {
 		for _, n := range c.Needs {
-			if n == checks.NeedDocker {
+			if n == checks.NeedContainers || n == checks.NeedEngine {
 				needsDocker[c.ID] = true
 			}
 		}
@@ -99,7 +99,7 @@ func TestMissingDockerSocket(t *testing.T) {
 			}
 			metricsOnly := len(c.Needs) > 0 || c.ID == "metrics-endpoints"
 			for _, n := range c.Needs {
-				metricsOnly = metricsOnly && strings.HasPrefix(n, "metrics:")
+				metricsOnly = metricsOnly && strings.HasPrefix(string(n), "metrics:")
 			}
 			for _, f := range findings(rep, c.ID, "*") {
 				switch {

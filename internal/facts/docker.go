@@ -38,6 +38,9 @@ type DockerAPI interface {
 
 var _ DockerAPI = (*client.Client)(nil)
 
+// listingContainers starts the partial error of a failed container list.
+const listingContainers = "listing containers: "
+
 // inspectParallelism bounds the concurrent container inspects.
 const inspectParallelism = 4
 
@@ -233,7 +236,7 @@ func (d *dockerSource) containers(ctx context.Context) ([]Container, []string) {
 		return d.api.ContainerList(c, container.ListOptions{All: true})
 	})
 	if err != nil {
-		return nil, []string{"listing containers: " + err.Error()}
+		return nil, []string{listingContainers + err.Error()}
 	}
 	type result struct {
 		c    *Container
@@ -256,8 +259,10 @@ func (d *dockerSource) containers(ctx context.Context) ([]Container, []string) {
 				// Removed since the list: not part of this snapshot.
 			case err != nil:
 				results[i].errs = fmt.Sprintf("inspecting container %s: %v", summaryName(&list[i]), err)
+				results[i].c = uninspected(&list[i], results[i].errs)
 			case ic.ContainerJSONBase == nil:
 				results[i].errs = fmt.Sprintf("inspecting container %s: empty answer", summaryName(&list[i]))
+				results[i].c = uninspected(&list[i], results[i].errs)
 			default:
 				c := convertContainer(&ic)
 				results[i].c = &c
@@ -279,6 +284,14 @@ func (d *dockerSource) containers(ctx context.Context) ([]Container, []string) {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	sort.Strings(errs)
 	return out, errs
+}
+
+// uninspected keeps a container whose inspect failed in the snapshot with
+// what the list told (name, image, labels, state), so that the checks that
+// need its configuration report an error for it instead of leaving it out.
+func uninspected(c *container.Summary, why string) *Container {
+	return &Container{ID: c.ID, Name: summaryName(c), Image: c.Image, Labels: c.Labels,
+		State: State{Status: string(c.State), Running: c.State == container.StateRunning}, InspectError: why}
 }
 
 func summaryName(c *container.Summary) string {

@@ -124,7 +124,7 @@ func (f *fakeDocker) Close() error { return nil }
 func (f *fakeDocker) DaemonHost() string { return f.host }
 
 // edgeHubInspect is shaped like a real `docker inspect edgeHub` (see
-// shared/fixtures/real/issue1309-… and issue2880-…), with the fields the
+// testdata/real/issue1309-… and issue2880-…), with the fields the
 // conversion reads filled in.
 const edgeHubInspect = `{
   "Id": "b5f0fa4c25b886f89eb1bec457d6c7cd4f754c0a2ba23a071f18eee2f287c6af",
@@ -316,8 +316,8 @@ func healthyFake(t testing.TB) *fakeDocker {
 			NoProxy: "localhost", DockerRootDir: "/var/lib/docker",
 		},
 		list: []container.Summary{
-			{ID: hub.ID, Names: []string{"/edgeHub"}},
-			{ID: "a1", Names: []string{"/edgeAgent"}},
+			{ID: hub.ID, Names: []string{"/edgeHub"}, Image: hub.Config.Image, Labels: hub.Config.Labels, State: container.StateRunning},
+			{ID: "a1", Names: []string{"/edgeAgent"}, Image: agent.Config.Image, Labels: agent.Config.Labels, State: container.StateRunning},
 		},
 		inspect: map[string]container.InspectResponse{hub.ID: hub, "a1": agent},
 		images: []image.Summary{
@@ -441,7 +441,23 @@ func TestDockerFillErrors(t *testing.T) {
 			name:           "one inspect fails",
 			mutate:         func(f *fakeDocker) { f.inspectErr = map[string]error{"a1": boom} },
 			wantPartial:    []string{"inspecting container edgeAgent: boom"},
-			wantContainers: []string{"edgeHub"},
+			wantContainers: []string{"edgeAgent", "edgeHub"},
+			check: func(t *testing.T, s *Snapshot) {
+				// Kept with what the list told, so that checks report an error for it.
+				c := s.Module(EdgeAgent)
+				if c == nil || c.Inspected() || c.InspectError != "inspecting container edgeAgent: boom" {
+					t.Fatalf("edgeAgent = %+v, want it kept, uninspected, with the error", c)
+				}
+				if c.State.Status == "" || c.Image == "" || c.Env != nil || c.Mounts != nil {
+					t.Errorf("uninspected edgeAgent = %+v, want list facts only", c)
+				}
+				if got := s.UninspectedModules(); len(got) != 1 || got[0].Name != EdgeAgent {
+					t.Errorf("UninspectedModules = %v", got)
+				}
+				if v := s.WithoutUninspected(); len(v.Containers) != 1 || v.Containers[0].Name != EdgeHub || len(s.Containers) != 2 {
+					t.Errorf("WithoutUninspected = %v", containerNames(v))
+				}
+			},
 		},
 		{
 			name: "container vanished between list and inspect",
@@ -493,7 +509,7 @@ func TestDockerFillErrors(t *testing.T) {
 				f.inspectErr = map[string]error{"a1": errors.New("Error response from daemon: something")}
 			},
 			wantPartial:    []string{"inspecting container edgeAgent: Error response from daemon: something"},
-			wantContainers: []string{"edgeHub"},
+			wantContainers: []string{"edgeAgent", "edgeHub"},
 			check: func(t *testing.T, s *Snapshot) {
 				for _, e := range s.PartialErrors {
 					if strings.Contains(e, "dev1.example.com") || strings.Contains(e, "a=b=c") {

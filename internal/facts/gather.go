@@ -177,8 +177,9 @@ func NewMetricsClient() *http.Client {
 	}
 }
 
-// Gather takes one snapshot. The Docker source and the metrics scrapes run
-// concurrently; a source that fails is recorded in the snapshot.
+// Gather takes one snapshot: the IoT Edge environment and daemon.json, then
+// every fact source concurrently. A source that fails is recorded in the
+// snapshot (Snapshot.Sources); the others still run.
 func (g *Gatherer) Gather(ctx context.Context) *Snapshot {
 	now, environ := g.Now, g.Environ
 	if now == nil {
@@ -187,48 +188,84 @@ func (g *Gatherer) Gather(ctx context.Context) *Snapshot {
 	if environ == nil {
 		environ = os.Environ
 	}
-	s := &Snapshot{Time: now(), Env: iotedgeEnv(environ())}
+	env := environ()
+	s := &Snapshot{SchemaVersion: SnapshotSchemaVersion, Time: now(), Env: iotedgeEnv(env)}
 	if g.DaemonJSONPath != "" {
 		s.DaemonJSON = ReadDaemonJSON(g.DaemonJSONPath)
 	}
-
-	dockerDone := make(chan struct{})
-	go func() {
-		defer close(dockerDone)
-		g.gatherDocker(ctx, s)
-	}()
-
-	endpoints := []struct{ name, url string }{
-		{EdgeHub, g.cfg.EdgeHubMetrics},
-		{EdgeAgent, g.cfg.EdgeAgentMetrics},
-	}
-	scrapes := make([]*Scrape, len(endpoints))
-	var wg sync.WaitGroup
-	for i, ep := range endpoints {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			scrapes[i] = g.scrapeMetrics(ctx, ep.url, dockerDone, s)
-		}()
-	}
-	var netWG sync.WaitGroup
-	if !g.NoNetworkFacts {
-		netWG.Add(1)
-		go func() {
-			defer netWG.Done()
-			<-dockerDone // the targets come from the containers
-			g.gatherNetwork(ctx, s, environ())
-		}()
-	}
-	wg.Wait()
-	<-dockerDone
-	netWG.Wait()
-
-	s.Metrics = make(map[string]*Scrape, len(endpoints))
-	for i, ep := range endpoints {
-		s.Metrics[ep.name] = scrapes[i]
-	}
+	runSources(ctx, s, env, g.sources())
 	return s
+}
+
+// sources are the fact sources of one cycle, in the order the snapshot
+// records them. A new source is one file and one line here.
+func (g *Gatherer) sources() []Source {
+	srcs := []Source{
+		&engineSource{g: g},
+		&metricsSource{g: g, endpoint: EdgeHub, url: g.cfg.EdgeHubMetrics, fact: FactEdgeHubMetrics},
+		&metricsSource{g: g, endpoint: EdgeAgent, url: g.cfg.EdgeAgentMetrics, fact: FactEdgeAgentMetrics},
+	}
+	if !g.NoNetworkFacts {
+		srcs = append(srcs, &networkSource{g: g})
+	}
+	return srcs
+}
+
+// engineSource is the Docker engine: engine inventory and containers.
+type engineSource struct{ g *Gatherer }
+
+func (e *engineSource) Name() string { return SourceDocker }
+
+func (e *engineSource) Gather(ctx context.Context, run *Run) SourceRun {
+	s := run.Snap
+	e.g.gatherDocker(ctx, s)
+	if s.DockerError != "" {
+		return SourceRun{Status: StatusError, Reason: s.DockerError,
+			Facts: factStates(StatusError, s.DockerError, FactEngine, FactContainers)}
+	}
+	sr := SourceRun{Status: StatusOK, Facts: factStates(StatusOK, "", FactEngine, FactContainers), Partial: s.PartialErrors}
+	for _, p := range s.PartialErrors {
+		if strings.HasPrefix(p, listingContainers) {
+			sr.Facts[FactContainers] = FactState{Status: StatusError, Reason: p}
+		}
+	}
+	return sr
+}
+
+// metricsSource scrapes one runtime metrics endpoint.
+type metricsSource struct {
+	g        *Gatherer
+	endpoint string // EdgeHub or EdgeAgent
+	url      string
+	fact     Fact
+}
+
+func (m *metricsSource) Name() string { return SourceMetrics + ":" + m.endpoint }
+
+func (m *metricsSource) Gather(ctx context.Context, run *Run) SourceRun {
+	sc := m.g.scrapeMetrics(ctx, m.url, func() bool { return run.Wait(ctx, SourceDocker) }, run.Snap)
+	run.SetMetrics(m.endpoint, sc)
+	if !sc.OK() {
+		return SourceRun{Status: StatusError, Reason: sc.Error, Facts: factStates(StatusError, sc.Error, m.fact)}
+	}
+	return SourceRun{Status: StatusOK, Facts: factStates(StatusOK, "", m.fact)}
+}
+
+// networkSource reads certificates, probes IoT Hub and registries and reads
+// the clock reference; its targets come from the containers.
+type networkSource struct{ g *Gatherer }
+
+func (n *networkSource) Name() string { return "network" }
+
+func (n *networkSource) Gather(ctx context.Context, run *Run) SourceRun {
+	run.Wait(ctx, SourceDocker)
+	s := run.Snap
+	n.g.gatherNetwork(ctx, s, run.Environ)
+	sr := SourceRun{Status: StatusOK, Facts: factStates(StatusOK, "", FactCerts, FactProbes)}
+	if s.ProbesOff != "" {
+		sr.Facts[FactProbes] = FactState{Status: StatusNotApplicable, Reason: s.ProbesOff}
+	}
+	return sr
 }
 
 // gatherDocker fills the Docker fields of s.
@@ -260,7 +297,7 @@ func (g *Gatherer) gatherDocker(ctx context.Context, s *Snapshot) {
 // and its host name does not resolve (the module runs on the host, not on
 // the azure-iot-edge network), it waits for the containers and retries on
 // the address of the module container named like the URL's host.
-func (g *Gatherer) scrapeMetrics(ctx context.Context, rawURL string, dockerDone <-chan struct{}, s *Snapshot) *Scrape {
+func (g *Gatherer) scrapeMetrics(ctx context.Context, rawURL string, waitDocker func() bool, s *Snapshot) *Scrape {
 	host := urlHost(rawURL)
 	var sc *Scrape
 	if since, ok := g.recentlyUnresolved(host, s.Time); ok && !g.cfg.MetricsExplicit {
@@ -276,10 +313,12 @@ func (g *Gatherer) scrapeMetrics(ctx context.Context, rawURL string, dockerDone 
 		g.markUnresolved(host, s.Time)
 	}
 
-	select {
-	case <-dockerDone:
-	case <-ctx.Done():
-		sc.Error += "; no fallback to the container's address: " + ctx.Err().Error()
+	if !waitDocker() {
+		why := "the engine source did not run"
+		if ctx.Err() != nil {
+			why = ctx.Err().Error()
+		}
+		sc.Error += "; no fallback to the container's address: " + why
 		return sc
 	}
 	alt, why := fallbackURL(rawURL, s)

@@ -19,7 +19,11 @@ const (
 	EdgeNetwork        = "azure-iot-edge"
 )
 
-// Source names, used in SourceError and by checks to say what they need.
+// SnapshotSchemaVersion is the version of the snapshot's JSON. Bump it on a
+// change that an older reader would misread.
+const SnapshotSchemaVersion = "1"
+
+// Source names, as Snapshot.Sources records them.
 const (
 	SourceDocker  = "docker"
 	SourceMetrics = "metrics"
@@ -28,7 +32,13 @@ const (
 // Snapshot is everything known about the device at one moment.
 // It is not modified after Gather returns.
 type Snapshot struct {
-	Time time.Time `json:"time"`
+	// SchemaVersion versions the snapshot's JSON (saved snapshots).
+	SchemaVersion string    `json:"schemaVersion"`
+	Time          time.Time `json:"time"`
+
+	// Sources records what each fact source did: its status, the facts it
+	// provides with theirs, its duration and partial failures.
+	Sources []SourceRun `json:"sources,omitempty"`
 
 	// Engine is nil when the Docker engine could not be reached; DockerError says why.
 	Engine      *Engine `json:"engine,omitempty"`
@@ -183,7 +193,15 @@ type Container struct {
 	Ports []PortBinding `json:"ports,omitempty"`
 	// Networks maps network name to the container's IPv4 address on it.
 	Networks map[string]string `json:"networks,omitempty"`
+
+	// InspectError says why the container could not be inspected: only its
+	// list entry (name, image, labels, state) is known, and checks that need
+	// its configuration report an error for it.
+	InspectError string `json:"inspectError,omitempty"`
 }
+
+// Inspected tells whether the container's configuration is known.
+func (c *Container) Inspected() bool { return c.InspectError == "" }
 
 // State is the container's runtime state.
 type State struct {
@@ -295,6 +313,39 @@ func (s *Snapshot) Module(name string) *Container {
 		}
 	}
 	return nil
+}
+
+// WithoutUninspected returns s itself when every container was inspected,
+// else a shallow copy whose Containers leave out those that were not.
+func (s *Snapshot) WithoutUninspected() *Snapshot {
+	n := 0
+	for i := range s.Containers {
+		if s.Containers[i].Inspected() {
+			n++
+		}
+	}
+	if n == len(s.Containers) {
+		return s
+	}
+	cp := *s
+	cp.Containers = make([]Container, 0, n)
+	for _, c := range s.Containers {
+		if c.Inspected() {
+			cp.Containers = append(cp.Containers, c)
+		}
+	}
+	return &cp
+}
+
+// UninspectedModules lists the module containers whose inspect failed.
+func (s *Snapshot) UninspectedModules() []*Container {
+	var out []*Container
+	for _, m := range s.Modules() {
+		if !m.Inspected() {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // DockerOK tells whether the engine answered.

@@ -153,6 +153,12 @@ func Build(in Input, findings []checks.Finding) *Report {
 		r.Inventory.Modules = append(r.Inventory.Modules, Module{Name: m.Name, Image: m.OriginalImage(),
 			Status: m.State.Status, System: m.IsSystemModule()})
 	}
+	if len(s.Sources) > 0 {
+		r.Inventory.SourceErrors = s.SourceProblems()
+		r.Summary = Summarize(findings)
+		return r
+	}
+	// A snapshot without a source record (built by hand): from its fields.
 	if s.DockerError != "" {
 		r.Inventory.SourceErrors = append(r.Inventory.SourceErrors, "docker: "+s.DockerError)
 	}
