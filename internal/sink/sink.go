@@ -1,0 +1,69 @@
+// Package sink is where reports go: stdout (table, JSON), the module twin's
+// reported properties, device-to-cloud messages, and later metrics or JUnit
+// files. A sink is one file implementing Sink. It knows the report types and
+// nothing of checks, facts or policies.
+//
+// Sinks are handed events only through a Publisher, which scrubs every event
+// once before any sink sees it: a sink cannot emit a secret it was never given.
+package sink
+
+import (
+	"context"
+	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/report"
+)
+
+// Sink publishes events somewhere.
+type Sink interface {
+	// Name names the sink in errors and logs.
+	Name() string
+	// Publish emits what the sink makes of ev. An error leaves what failed
+	// for the sink to retry at the next event.
+	Publish(ctx context.Context, ev Event) error
+}
+
+// Event is what there is to publish: the latest report, and in module mode
+// what changed since the last one and what the upstream must be told.
+type Event struct {
+	// Time is when the event was raised (the heartbeat's timestamp).
+	Time time.Time
+	// Report is the latest cycle's report; nil before the first cycle.
+	Report *report.Report
+	// Changes lists the findings whose status changed since the previous
+	// report; empty without a baseline, or when no cycle raised the event.
+	Changes []report.Change
+	// Changed tells that Report differs from the previous one in status,
+	// score or a finding's status, or that it is the first.
+	Changed bool
+	// Heartbeat tells that the heartbeat is due: publish the full state even
+	// though nothing changed.
+	Heartbeat bool
+	// Resync tells that the upstream connection came back: what it holds may
+	// be stale, so publish the full state.
+	Resync bool
+	// Reported is the upstream's stored state (the module twin's reported
+	// properties) as just read, at start and after a reconnection; nil otherwise.
+	Reported map[string]any
+	// Policy acknowledges the latest policy received; nil when there is none
+	// (the check command, or no desired properties yet).
+	Policy *PolicyAck
+}
+
+// Full tells whether ev asks for the full state, not only what changed.
+func (ev *Event) Full() bool { return ev.Changed || ev.Heartbeat || ev.Resync }
+
+// Policy acknowledgement statuses.
+const (
+	PolicyApplied  = "applied"
+	PolicyRejected = "rejected"
+)
+
+// PolicyAck says whether a policy version was applied or rejected, and which
+// version is in force. It is written to the twin under "policy".
+type PolicyAck struct {
+	Version        int64    `json:"version"`
+	Status         string   `json:"status"`
+	Errors         []string `json:"errors"` // never null: [] when applied
+	AppliedVersion int64    `json:"appliedVersion"`
+}
