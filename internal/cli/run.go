@@ -17,6 +17,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/hub"
 	"github.com/edge-readiness/edge-readiness/internal/redact"
 	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 	"github.com/edge-readiness/edge-readiness/internal/workload"
 )
 
@@ -71,7 +72,10 @@ func runCmd(ctx context.Context, env Env, args []string) int {
 		Hub:   client,
 		Cycle: runner,
 		Specs: specs,
-		Log:   log,
+		// The twin first: the policy ack and summary, then the messages.
+		Sinks:    []sink.Sink{sink.NewTwin(client), sink.NewD2C(client, sink.DefaultOutput, sink.DefaultMaxQueue)},
+		Scrubber: scrub,
+		Log:      log,
 	}
 	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error().Err(err).Msg("module mode ended")

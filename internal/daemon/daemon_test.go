@@ -15,6 +15,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/hub"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
 type sent struct {
@@ -99,18 +100,29 @@ var specs = checks.Specs(checks.All())
 
 type harness struct {
 	d     *Daemon
+	d2c   *sink.D2C
 	hub   *fakeHub
 	cyc   *fakeCycle
 	clock time.Time
 }
 
+// maxQueue bounds the harness's message queue.
+const maxQueue = 5
+
 func newHarness() *harness {
 	h := &harness{hub: newFakeHub(), clock: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	now := func() time.Time { return h.clock }
 	h.cyc = &fakeCycle{now: now, findings: []checks.Finding{finding("modules-running", "a", checks.Pass), finding("disk-space", "", checks.Pass)}}
-	h.d = &Daemon{Hub: h.hub, Cycle: h.cyc, Specs: specs, Log: zerolog.Nop(), Now: now, Output: DefaultOutput, MaxQueue: 5}
-	h.d.pol = cycle.PolicyRef{Policy: policy.Default(specs), Source: "default"}
+	h.setup()
 	return h
+}
+
+// setup builds the daemon over h.hub with the sinks of module mode, as cli does.
+func (h *harness) setup() {
+	h.d2c = sink.NewD2C(h.hub, sink.DefaultOutput, maxQueue)
+	h.d = &Daemon{Hub: h.hub, Cycle: h.cyc, Specs: specs, Log: zerolog.Nop(), Now: func() time.Time { return h.clock },
+		Sinks: []sink.Sink{sink.NewTwin(h.hub), h.d2c}}
+	h.d.setup()
 }
 
 // start does what Run does before its loop.
@@ -150,7 +162,7 @@ func TestFirstCycleReportsAndAcknowledges(t *testing.T) {
 	if sum["status"] != report.Ready || sum["heartbeat"] == nil || sum["lastRun"] == nil {
 		t.Errorf("readiness summary = %v", sum)
 	}
-	if got := h.types(); len(got) != 1 || got[0] != TypeReport {
+	if got := h.types(); len(got) != 1 || got[0] != sink.TypeReport {
 		t.Fatalf("messages = %v, want one report (no changes without a baseline)", got)
 	}
 	m := h.hub.sent[0]
@@ -178,7 +190,7 @@ func TestSteadyStateSendsNothing(t *testing.T) {
 	// The heartbeat (default 1 h) re-sends the report and refreshes the twin.
 	h.clock = h.clock.Add(time.Hour)
 	h.d.cycle(context.Background())
-	if len(h.hub.patches) != patches+1 || len(h.hub.sent) != msgs+1 || h.hub.sent[msgs].props["messageType"] != TypeReport {
+	if len(h.hub.patches) != patches+1 || len(h.hub.sent) != msgs+1 || h.hub.sent[msgs].props["messageType"] != sink.TypeReport {
 		t.Errorf("heartbeat: %d patches, %d messages", len(h.hub.patches)-patches, len(h.hub.sent)-msgs)
 	}
 	last := h.hub.patches[len(h.hub.patches)-1]["readiness"].(map[string]any)
@@ -201,7 +213,7 @@ func TestChangeMessages(t *testing.T) {
 	if ch.props["checkId"] != "modules-running" || ch.props["findingStatus"] != "fail" || ch.props["status"] != report.NotReady {
 		t.Errorf("change props = %v", ch.props)
 	}
-	var body changeMessage
+	var body sink.ChangeMessage
 	if err := json.Unmarshal(ch.body, &body); err != nil || body.Change.From != "pass" || body.Change.To != "fail" || body.Change.Module != "a" {
 		t.Errorf("change body = %+v, %v", body, err)
 	}
@@ -222,7 +234,7 @@ func TestRejectedPolicyKeepsLastGood(t *testing.T) {
 	if h.d.applyDesired(desired) {
 		t.Fatal("a bad policy must not be applied")
 	}
-	h.d.publish(context.Background(), false)
+	h.d.publish(context.Background())
 	ack := h.hub.reported["policy"].(map[string]any)
 	errs, _ := ack["errors"].([]any)
 	if ack["status"] != "rejected" || ack["version"] != float64(3) || ack["appliedVersion"] != float64(2) || len(errs) != 1 ||
@@ -254,8 +266,8 @@ func TestOfflineQueuesAndResyncs(t *testing.T) {
 		h.clock = h.clock.Add(time.Minute)
 		h.d.cycle(context.Background())
 	}
-	if len(h.hub.sent) != 0 || len(h.d.queue) != h.d.MaxQueue {
-		t.Fatalf("offline: sent %d, queued %d (max %d)", len(h.hub.sent), len(h.d.queue), h.d.MaxQueue)
+	if len(h.hub.sent) != 0 || h.d2c.Pending() != maxQueue {
+		t.Fatalf("offline: sent %d, queued %d (max %d)", len(h.hub.sent), h.d2c.Pending(), maxQueue)
 	}
 	h.hub.offline = false
 	desired, reported, err := h.d.readTwin(context.Background())
@@ -265,13 +277,13 @@ func TestOfflineQueuesAndResyncs(t *testing.T) {
 	h.d.adoptReported(reported, false)
 	h.d.resync()
 	h.d.applyDesired(desired)
-	h.d.publish(context.Background(), false)
-	if len(h.d.queue) != 0 {
-		t.Fatalf("queue not flushed: %d left", len(h.d.queue))
+	h.d.publish(context.Background())
+	if h.d2c.Pending() != 0 {
+		t.Fatalf("queue not flushed: %d left", h.d2c.Pending())
 	}
 	reports := 0
 	for _, s := range h.hub.sent {
-		if s.props["messageType"] == TypeReport {
+		if s.props["messageType"] == sink.TypeReport {
 			reports++
 		}
 	}
@@ -285,12 +297,12 @@ func TestOfflineQueuesAndResyncs(t *testing.T) {
 	// Drops are said in the report sent after them.
 	var r report.Report
 	for _, s := range h.hub.sent {
-		if s.props["messageType"] == TypeReport {
+		if s.props["messageType"] == sink.TypeReport {
 			_ = json.Unmarshal(s.body, &r)
 		}
 	}
-	if h.d.dropped != 0 || len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "change messages were dropped") {
-		t.Errorf("report notes = %v (dropped left %d), want the dropped count", r.Notes, h.d.dropped)
+	if h.d2c.Dropped() != 0 || len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "change messages were dropped") {
+		t.Errorf("report notes = %v (dropped left %d), want the dropped count", r.Notes, h.d2c.Dropped())
 	}
 }
 
@@ -303,13 +315,13 @@ func TestRestartAnnouncesNoFalseChanges(t *testing.T) {
 	// A new process with the same twin and the same facts.
 	second := newHarness()
 	second.hub = first.hub
-	second.d.Hub = first.hub
+	second.setup() // the daemon and its sinks over the shared hub
 	second.hub.sent = nil
 	second.cyc.findings = first.cyc.findings
 	second.start(t)
 	second.d.cycle(context.Background())
 	for _, s := range second.hub.sent {
-		if s.props["messageType"] == TypeChange {
+		if s.props["messageType"] == sink.TypeChange {
 			t.Errorf("false change after restart: %s", s.body)
 		}
 	}
