@@ -20,6 +20,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/redact"
 	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
 // Exit codes.
@@ -193,7 +194,8 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "check: unexpected argument %q\n", fs.Arg(0))
 		return ExitUsage
 	}
-	if *format != "table" && *format != "json" {
+	output, ok := sink.Formats[*format]
+	if !ok {
 		fmt.Fprintf(env.Stderr, "check: --format must be table or json, got %q\n", *format)
 		return ExitUsage
 	}
@@ -213,13 +215,9 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	r := c.runner(pol.Policy, scrub).Run(ctx, pol)
 	log.Debug().Str("status", r.Summary.Status).Int("score", r.Summary.Score).Int64("durationMs", r.DurationMs).Msg("cycle done")
 
-	out := scrub.Writer(env.Stdout)
-	if *format == "json" {
-		err = report.WriteJSON(out, r)
-	} else {
-		err = report.WriteTable(out, r)
-	}
-	if err != nil {
+	// The publisher scrubs the report before the sink renders it.
+	out := sink.NewPublisher(scrub, output(env.Stdout))
+	if err := out.Publish(ctx, sink.Event{Time: r.GeneratedAt, Report: r, Changed: true}); err != nil {
 		fmt.Fprintf(env.Stderr, "check: %v\n", err)
 		return ExitUsage
 	}
