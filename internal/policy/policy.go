@@ -512,12 +512,31 @@ func (d *decoder) metrics(p string, v any, out *Endpoints) {
 		}
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.errf(kp, "must be an http(s) URL, got %q", s)
+			d.errf(kp, "must be an http(s) URL, got %q", withoutUserinfo(s))
+			continue
+		}
+		if u.User != nil { // the URL is reported: credentials would leave the device
+			d.errf(kp, "must not carry a user or password")
 			continue
 		}
 		*dst = s
 		out.Explicit = true
 	}
+}
+
+// withoutUserinfo hides what may be a user or password in a value that is
+// not a URL, so that the error (acknowledged in the twin, logged) cannot
+// carry it: "user:pw@host:9600" is shown as "…@host:9600".
+func withoutUserinfo(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 && i < at {
+		start = i + len("://")
+	}
+	return s[:start] + "…" + s[at:]
 }
 
 func contains(l []string, s string) bool {
