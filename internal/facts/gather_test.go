@@ -14,7 +14,9 @@ import (
 	"time"
 )
 
-const datadogEdgeHub = "../../../shared/fixtures/real/datadog-azure_iot_edge-edge_hub.txt"
+// datadogEdgeHub is a real edgeHub metrics page (provenance in
+// testdata/SOURCES.md at the repository root).
+const datadogEdgeHub = "../../testdata/real/datadog-azure_iot_edge-edge_hub.txt"
 
 // metricsServer serves the file at path on /metrics and counts requests.
 func metricsServer(t *testing.T, path string) (*httptest.Server, *int) {

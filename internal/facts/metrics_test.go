@@ -14,8 +14,8 @@ import (
 )
 
 // Real expositions from edgeHub and edgeAgent; provenance in
-// shared/fixtures/real/SOURCES.md.
-const realFixtures = "../../../shared/fixtures/real/"
+// testdata/SOURCES.md at the repository root.
+const realFixtures = "../../testdata/real/"
 
 var metricsFixtures = []string{
 	"datadog-azure_iot_edge-edge_hub.txt",

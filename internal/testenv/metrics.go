@@ -8,10 +8,11 @@ import (
 	"testing"
 )
 
-// Real metrics pages in the shared folder (see shared/fixtures/real/SOURCES.md).
+// Real metrics pages, relative to the repository root (provenance in
+// testdata/SOURCES.md).
 const (
-	EdgeHubMetricsFile   = "fixtures/real/datadog-azure_iot_edge-edge_hub.txt"
-	EdgeAgentMetricsFile = "fixtures/real/datadog-azure_iot_edge-edge_agent.txt"
+	EdgeHubMetricsFile   = "testdata/real/datadog-azure_iot_edge-edge_hub.txt"
+	EdgeAgentMetricsFile = "testdata/real/datadog-azure_iot_edge-edge_agent.txt"
 )
 
 // Label values of the real edgeAgent page, reused on the samples added to it
@@ -47,13 +48,13 @@ type AgentMetrics struct {
 // EdgeHubMetrics returns the real edgeHub page.
 func EdgeHubMetrics(t testing.TB) []byte {
 	t.Helper()
-	return ReadShared(t, EdgeHubMetricsFile)
+	return ReadRepoFile(t, EdgeHubMetricsFile)
 }
 
 // EdgeAgentMetrics returns the real edgeAgent page completed as m says.
 func EdgeAgentMetrics(t testing.TB, m AgentMetrics) []byte {
 	t.Helper()
-	out, err := BuildAgentMetrics(ReadShared(t, EdgeAgentMetricsFile), m)
+	out, err := BuildAgentMetrics(ReadRepoFile(t, EdgeAgentMetricsFile), m)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

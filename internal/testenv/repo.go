@@ -26,22 +26,22 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// SharedFile returns the path of a file in the shared folder that lies beside
-// the repository (../shared from the repository root; CI checks it out
-// there), failing the test when it is missing.
-func SharedFile(t testing.TB, rel string) string {
+// RepoFile returns the path of a file of the repository, rel being
+// slash-separated from the repository root (testdata/real/..., say), failing
+// the test when it is missing.
+func RepoFile(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(filepath.Dir(RepoRoot(t)), "shared", filepath.FromSlash(rel))
+	p := filepath.Join(RepoRoot(t), filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("testenv: shared file %s: %v (the shared/ folder must be checked out beside the repository)", rel, err)
+		t.Fatalf("testenv: repository file %s: %v", rel, err)
 	}
 	return p
 }
 
-// ReadShared reads a file of the shared folder.
-func ReadShared(t testing.TB, rel string) []byte {
+// ReadRepoFile reads a file of the repository (see RepoFile).
+func ReadRepoFile(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(SharedFile(t, rel))
+	b, err := os.ReadFile(RepoFile(t, rel))
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
