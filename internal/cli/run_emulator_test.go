@@ -100,7 +100,12 @@ func messages(emu *emulator.Emulator, kind string) []emulator.Message {
 
 // TestRunAgainstEmulator runs module mode against the edgeHub emulator: the
 // real MQTT client, workload API signing and trust bundle, twin and methods.
+// The emulator listens on the fixed port 8883, so the test belongs to the
+// engine tier (packages one at a time): skipped with -short.
 func TestRunAgainstEmulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("engine tier only (the fixed port 8883): skipped with -short; run `make test-e2e`")
+	}
 	state := t.TempDir()
 	emu := startEmulator(t, state)
 	defer func() { emu.Close() }()

@@ -24,8 +24,13 @@ const nodeGatewayAddr = "127.0.0.1:8883"
 // (azure-iot-device + azure-iot-device-mqtt, pinned in
 // testdata/nodesdk/package.json) unchanged against the emulator, as a module
 // would run under IoT Edge, and checks each step through the service API.
-// It needs node and npm; it skips without them unless CI=true.
+// It needs node and npm; it skips without them unless CI=true. It binds the
+// fixed port 8883 and may run npm install, so it belongs to the engine tier:
+// skipped with -short.
 func TestNodeSDKConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("engine tier only (node, npm and the fixed port 8883): skipped with -short; run `make test-e2e`")
+	}
 	node, errNode := exec.LookPath("node")
 	npm, errNpm := exec.LookPath("npm")
 	if errNode != nil || errNpm != nil {

@@ -28,10 +28,15 @@ import (
 const testImage = "er-test/busybox:local"
 
 // realDocker returns a client for the engine of DOCKER_HOST (default socket).
-// Without an engine the test is skipped on a workstation but fails in CI
-// (CI=true), so that a broken CI runner cannot hide these tests.
+// With -short (the fast tier) the test is skipped, CI=true or not: it runs in
+// the engine tier (`make test-e2e`). Without -short and without an engine the
+// test is skipped on a workstation but fails in CI (CI=true), so that a
+// broken CI runner cannot hide these tests.
 func realDocker(t *testing.T) *client.Client {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("engine tier only (needs a Docker engine): skipped with -short; run `make test-e2e`")
+	}
 	cli, err := NewDockerClient("")
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -11,10 +11,16 @@ import (
 
 // RequireDocker returns a client of the Docker engine (DOCKER_HOST, default
 // unix:///var/run/docker.sock, API version negotiated), closed when the test
-// ends. When no engine answers, the test is skipped, except under CI
+// ends.
+//
+// With -short (the fast tier, `make test`) the test is skipped without
+// asking the engine, CI=true or not: engine tests belong to the engine tier
+// (`make test-e2e`, no -short), which runs packages one at a time. Without
+// -short, when no engine answers, the test is skipped, except under CI
 // (CI=true), where it fails: CI never skips the engine tests.
 func RequireDocker(t testing.TB) *client.Client {
 	t.Helper()
+	SkipIfShort(t, "needs a Docker engine")
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -43,6 +49,17 @@ func RequireDocker(t testing.TB) *client.Client {
 
 // IsCI tells whether the tests run under CI (CI=true).
 func IsCI() bool { return os.Getenv("CI") == "true" }
+
+// SkipIfShort skips an engine-tier test under -short, saying why: the fast
+// tier (`go test -short`, packages in parallel) runs no test that needs a
+// Docker engine, external tools or a fixed port. Such tests run in the
+// engine tier (`make test-e2e`: no -short, one package at a time).
+func SkipIfShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("engine tier only (" + why + "): skipped with -short; run `make test-e2e`")
+	}
+}
 
 // ctxFor returns a context bounded by d and by the test's deadline.
 func ctxFor(t testing.TB, d time.Duration) (context.Context, context.CancelFunc) {
