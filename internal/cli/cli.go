@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -157,6 +158,27 @@ func parseLevel(s string) (zerolog.Level, error) {
 	return zerolog.InfoLevel, fmt.Errorf("unknown log level %q (debug, info, warn, error)", s)
 }
 
+// validate refuses metrics URLs with credentials: the endpoint appears in
+// the report, which leaves the device. The value is not echoed.
+func (c *common) validate() error {
+	for _, f := range []struct{ name, url string }{{"edgehub-metrics", c.edgeHubMetrics}, {"edgeagent-metrics", c.edgeAgentMetrics}} {
+		if hasUserinfo(f.url) {
+			return fmt.Errorf("--%s must not carry a user or password", f.name)
+		}
+	}
+	return nil
+}
+
+// hasUserinfo tells whether s carries a user or password, also when it is
+// no proper URL ("user:pw@host:9600" parses with "user" as the scheme).
+func hasUserinfo(s string) bool {
+	u, err := url.Parse(s)
+	if err == nil && u.Opaque == "" {
+		return u.User != nil // an "@" in the path or query is no credential
+	}
+	return strings.Contains(s, "@")
+}
+
 func (c *common) runner(pol *policy.Policy, scrub *redact.Scrubber) *cycle.Runner {
 	cfg := facts.Config{
 		DockerHost:       c.dockerHost,
@@ -192,6 +214,10 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.Stderr, "check: unexpected argument %q\n", fs.Arg(0))
+		return ExitUsage
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintf(env.Stderr, "check: %v\n", err)
 		return ExitUsage
 	}
 	output, ok := sink.Formats[*format]

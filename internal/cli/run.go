@@ -34,6 +34,10 @@ func runCmd(ctx context.Context, env Env, args []string) int {
 		}
 		return ExitUsage
 	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintf(env.Stderr, "run: %v\n", err)
+		return ExitUsage
+	}
 	edge, err := edgeenv.Load(env.Getenv)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "run: %v\n", err)
