@@ -2,10 +2,10 @@ package checks
 
 import (
 	"fmt"
-	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"sort"
 	"strings"
 
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
 

@@ -154,10 +154,10 @@ func parseUsername(u string) (usernameInfo, error) {
 	var info usernameInfo
 	parts := strings.SplitN(u, "/", 4)
 	if len(parts) < 3 {
-		return info, fmt.Errorf("username %q is not {host}/{device}/{module}/?api-version=...", u)
+		return info, fmt.Errorf("username %q is not of the form {host}/{device}/{module}/?api-version={version}", u)
 	}
 	info.host, info.deviceID = parts[0], parts[1]
-	rest := ""
+	var rest string
 	if len(parts) == 4 {
 		info.moduleID, rest = parts[2], parts[3]
 	} else {

@@ -26,7 +26,7 @@ func serveUnix(t *testing.T, h http.Handler) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: h}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	return "unix://" + sock
 }
@@ -47,10 +47,10 @@ func TestTrustBundle(t *testing.T) {
 	uri := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/trust-bundle" || r.URL.Query().Get("api-version") == "" {
 			w.WriteHeader(400)
-			w.Write([]byte(`{"message":"api-version not specified"}`))
+			_, _ = w.Write([]byte(`{"message":"api-version not specified"}`))
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]string{"certificate": bundle})
+		_ = json.NewEncoder(w).Encode(map[string]string{"certificate": bundle})
 	}))
 	c, err := New(uri)
 	if err != nil {
@@ -70,10 +70,10 @@ func TestTrustBundleErrors(t *testing.T) {
 	}{
 		{"http error", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(403)
-			w.Write([]byte(`{"message":"forbidden"}`))
+			_, _ = w.Write([]byte(`{"message":"forbidden"}`))
 		}, "HTTP 403 forbidden"},
-		{"empty bundle", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"certificate":""}`)) }, "no certificate"},
-		{"garbage", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`<html>`)) }, "decoding the answer"},
+		{"empty bundle", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"certificate":""}`)) }, "no certificate"},
+		{"garbage", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`<html>`)) }, "decoding the answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
