@@ -206,6 +206,8 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
 	format := fs.String("format", "table", "output format: table or json")
+	snapshotIn := fs.String("snapshot", "", "run the checks on a saved snapshot instead of this device (no engine, metrics or network is read)")
+	snapshotOut := fs.String("save-snapshot", "", "also write the gathered facts, scrubbed of secrets, to this file (attach it to a bug report)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -236,10 +238,43 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "check: %v\n", err)
 		return ExitUsage
 	}
+	if *snapshotIn != "" && *snapshotOut != "" {
+		fmt.Fprintln(env.Stderr, "check: --snapshot and --save-snapshot cannot be used together")
+		return ExitUsage
+	}
+	runner := c.runner(pol.Policy, scrub)
+	if *snapshotIn != "" {
+		// The saved-snapshot source replaces the device's sources.
+		file, err := facts.OpenSnapshotFile(*snapshotIn)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "check: %v\n", err)
+			return ExitUsage
+		}
+		if cl, ok := runner.Gatherer.(io.Closer); ok {
+			_ = cl.Close()
+		}
+		runner.Gatherer = file
+	}
+	var saveErr error
+	if *snapshotOut != "" {
+		runner.Gatherer = &savingGatherer{Gatherer: runner.Gatherer, path: *snapshotOut, pol: pol.Policy, scrub: scrub, err: &saveErr}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	r := c.runner(pol.Policy, scrub).Run(ctx, pol)
+	r := runner.Run(ctx, pol)
+	if saveErr != nil {
+		fmt.Fprintf(env.Stderr, "check: %v\n", saveErr)
+		return ExitUsage
+	}
 	log.Debug().Str("status", r.Summary.Status).Int("score", r.Summary.Score).Int64("durationMs", r.DurationMs).Msg("cycle done")
+	if msg := noRuntime(r); msg != "" {
+		if *format == "table" {
+			// One line instead of forty errors about a runtime that is not there.
+			fmt.Fprintln(env.Stdout, msg)
+			return ExitNotReady
+		}
+		r.Notes = append(r.Notes, msg)
+	}
 
 	// The publisher scrubs the report before the sink renders it.
 	out := sink.NewPublisher(scrub, output(env.Stdout))
@@ -251,4 +286,54 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 		return ExitNotReady
 	}
 	return ExitOK
+}
+
+// savingGatherer writes each snapshot it passes on to a file, scrubbed.
+type savingGatherer struct {
+	cycle.Gatherer
+	path  string
+	pol   *policy.Policy
+	scrub *redact.Scrubber
+	err   *error
+}
+
+func (g *savingGatherer) Gather(ctx context.Context) *facts.Snapshot {
+	s := g.Gatherer.Gather(ctx)
+	rp := redact.NewPolicy(g.pol.AllowEnv)
+	for i := range s.Containers {
+		g.scrub.AddEnv(rp, s.Containers[i].Env)
+	}
+	f, err := os.Create(g.path)
+	if err != nil {
+		*g.err = fmt.Errorf("saving the snapshot: %w", err)
+		return s
+	}
+	err = facts.WriteSnapshot(f, s, rp, "edge-readiness "+Version, g.scrub.Bytes)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		*g.err = fmt.Errorf("saving the snapshot to %s: %w", g.path, err)
+	}
+	return s
+}
+
+// ExampleSnapshot is the saved snapshot of a simulated gateway that ships
+// with the repository.
+const ExampleSnapshot = "examples/gateway.snapshot.json"
+
+// noRuntime says, in one line, that the engine answered but runs no IoT Edge
+// runtime (no edgeAgent or edgeHub container), and where to see a real
+// report instead; "" when there is a runtime or the engine did not answer.
+func noRuntime(r *report.Report) string {
+	if r.Engine == nil {
+		return ""
+	}
+	for _, m := range r.Inventory.Modules {
+		if m.System {
+			return ""
+		}
+	}
+	return fmt.Sprintf("no IoT Edge runtime on this Docker engine (%s %s): no edgeAgent or edgeHub container, so there is nothing to check; "+
+		"to see a report of a real device, run: edge-readiness check --snapshot %s", r.Engine.OperatingSystem, r.Engine.ServerVersion, ExampleSnapshot)
 }

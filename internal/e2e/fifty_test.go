@@ -49,6 +49,10 @@ func TestFiftyModules(t *testing.T) {
 	}
 	t.Logf("check: %d findings, report generated in %d ms (its own measure), %d bytes of JSON",
 		len(rep.Findings), rep.DurationMs, len(r.stdout))
+
+	// A saved snapshot of the 50-module device gives the same findings with no engine.
+	saved, _ := saveAndReplay(t)
+	t.Logf("saved snapshot: %d bytes", len(saved))
 	t.Logf("whole test: %s", time.Since(start).Round(time.Millisecond))
 }
 
@@ -58,7 +62,11 @@ func runTimed(t *testing.T, statsFile string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	full := append([]string{"-v", "-o", statsFile, binary}, args...)
+	bin := binary
+	if b := os.Getenv("ER_MODULE_BINARY"); b != "" {
+		bin = b // another build, for before-and-after figures
+	}
+	full := append([]string{"-v", "-o", statsFile, bin}, args...)
 	r := collect(t, testenv.HermeticCommand(ctx, t, "/usr/bin/time", full...), args)
 	b, err := os.ReadFile(statsFile)
 	if err != nil {
