@@ -162,6 +162,15 @@ func checkParams(t *testing.T, c *checks.Check, row string) {
 		if p.Doc == "" {
 			t.Errorf("parameter %s has no Doc", p.Name)
 		}
+		if (p.Kind == policy.Int || p.Kind == policy.Number) && p.Max <= 0 {
+			t.Errorf("parameter %s has no maximum", p.Name)
+		}
+		if d, ok := p.Default.(int); ok && p.Max > 0 && float64(d) > p.Max {
+			t.Errorf("parameter %s: default %d above its maximum %v", p.Name, d, p.Max)
+		}
+		if d, ok := p.Default.(float64); ok && p.Max > 0 && d > p.Max {
+			t.Errorf("parameter %s: default %v above its maximum %v", p.Name, d, p.Max)
+		}
 		if !strings.Contains(row, "`"+p.Name+"`") {
 			t.Errorf("parameter %s is not named in the CHECKS.md row", p.Name)
 		}

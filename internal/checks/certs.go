@@ -102,8 +102,8 @@ var edgeCAExpiry = &Check{
 		Reference:   seedRef("install-production-certificates"),
 		Needs:       []facts.Fact{NeedCerts},
 		Params: []policy.ParamSpec{
-			{Name: "criticalDays", Kind: policy.Int, Default: 7, Doc: "days to expiry under which a certificate fails critically"},
-			{Name: "warningDays", Kind: policy.Int, Default: 30, Doc: "days to expiry under which a certificate fails as a warning"},
+			{Name: "criticalDays", Kind: policy.Int, Max: 3650, Default: 7, Doc: "days to expiry under which a certificate fails critically"},
+			{Name: "warningDays", Kind: policy.Int, Max: 3650, Default: 30, Doc: "days to expiry under which a certificate fails as a warning"},
 		},
 	},
 	Eval: func(in *Input) []Result {

@@ -68,8 +68,11 @@ type Meta struct {
 	IotedgeCheck string
 	// Needs are the facts the check cannot decide without: the runner turns
 	// a fact that is missing into an error, one that does not apply into a skip.
-	Needs  []facts.Fact
-	Params []policy.ParamSpec
+	Needs []facts.Fact
+	// History is how many earlier snapshots the check reads (Input.History,
+	// Input.Prev): the runner keeps as many as the most demanding check needs.
+	History int
+	Params  []policy.ParamSpec
 }
 
 // Input is what a check sees.
@@ -123,6 +126,15 @@ type Finding struct {
 // Counts tells whether the finding counts against readiness.
 func (f *Finding) Counts() bool {
 	return (f.Status == Fail || f.Status == Error) && (f.Severity == policy.Critical || f.Severity == policy.Warning)
+}
+
+// HistoryNeeded is how many earlier snapshots the checks need kept.
+func HistoryNeeded(all []*Check) int {
+	n := 0
+	for _, c := range all {
+		n = max(n, c.History)
+	}
+	return n
 }
 
 // Specs returns what the policy decoder needs to know about the checks.

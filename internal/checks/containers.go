@@ -58,7 +58,7 @@ var unusedVolumes = &Check{
 			"name volumes in createOptions so that recreated modules reuse them.",
 		Reference: seedRef("manage-volumes"),
 		Needs:     []facts.Fact{NeedContainers},
-		Params: []policy.ParamSpec{{Name: "maxDangling", Kind: policy.Int, Default: 0,
+		Params: []policy.ParamSpec{{Name: "maxDangling", Kind: policy.Int, Max: 10000, Default: 0,
 			Doc: "how many unused volumes are tolerated"}},
 	},
 	Eval: func(in *Input) []Result {

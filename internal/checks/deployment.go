@@ -121,7 +121,7 @@ var edgehubOptimizeForPerformance = &Check{
 		Remediation: "Set OptimizeForPerformance=false in edgeHub's env in the deployment manifest.",
 		Reference:   seedRef("dont-optimize-for-performance-on-constrained-devices"),
 		Needs:       []facts.Fact{NeedContainers},
-		Params: []policy.ParamSpec{{Name: "constrainedMemoryBytes", Kind: policy.Int, Default: 1 << 30,
+		Params: []policy.ParamSpec{{Name: "constrainedMemoryBytes", Kind: policy.Int, Max: 1 << 40, Default: 1 << 30,
 			Doc: "devices with less memory than this are constrained"}},
 	},
 	Eval: func(in *Input) []Result {
@@ -219,7 +219,8 @@ var modulesRunning = &Check{
 			"OOM-killed module.",
 		Reference: seedRef("use-correct-module-images-in-deployment-manifests"),
 		Needs:     []facts.Fact{NeedContainers},
-		Params: []policy.ParamSpec{{Name: "maxRestartsPerHour", Kind: policy.Int, Default: 3,
+		History:   4, // edgeAgent's start counters over the last cycles, within the hour
+		Params: []policy.ParamSpec{{Name: "maxRestartsPerHour", Kind: policy.Int, Max: 1000, Default: 3,
 			Doc: "restarts per hour above which a module is restart-looping"}},
 	},
 	Eval: func(in *Input) []Result {

@@ -3,6 +3,7 @@ package checks
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/edge-readiness/edge-readiness/internal/facts"
@@ -50,6 +51,9 @@ func CatalogPage(all []*Check) string {
 			if len(c.Needs) > 0 {
 				fmt.Fprintf(&b, "- **Needs:** %s (an `error` finding says so when missing)\n", joinFacts(c.Needs))
 			}
+			if c.History > 0 {
+				fmt.Fprintf(&b, "- **Reads history:** the last %d cycles\n", c.History)
+			}
 			if c.IotedgeCheck != "" {
 				fmt.Fprintf(&b, "- **`iotedge check` id:** %s\n", c.IotedgeCheck)
 			}
@@ -58,7 +62,11 @@ func CatalogPage(all []*Check) string {
 				ps := append([]policy.ParamSpec(nil), c.Params...)
 				sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
 				for _, p := range ps {
-					fmt.Fprintf(&b, "  - `%s` (%s, default `%s`): %s\n", p.Name, p.Kind, defaultString(p.Default), p.Doc)
+					bound := ""
+					if p.Max > 0 {
+						bound = ", at most `" + strconv.FormatFloat(p.Max, 'f', -1, 64) + "`"
+					}
+					fmt.Fprintf(&b, "  - `%s` (%s, default `%s`%s): %s\n", p.Name, p.Kind, defaultString(p.Default), bound, p.Doc)
 				}
 			}
 			b.WriteString("\n")

@@ -46,7 +46,7 @@ var imageGarbageCollection = &Check{
 		Remediation: "Enable image garbage collection in /etc/aziot/config.toml ([image_garbage_collection] enabled = true, cleanup_recurrence, image_age_cleanup_threshold) or prune with `docker image prune -a`.",
 		Reference:   seedRef("configure-image-garbage-collection"),
 		Needs:       []facts.Fact{NeedContainers},
-		Params: []policy.ParamSpec{{Name: "maxReclaimableBytes", Kind: policy.Int, Default: 1 << 30,
+		Params: []policy.ParamSpec{{Name: "maxReclaimableBytes", Kind: policy.Int, Max: 1 << 50, Default: 1 << 30,
 			Doc: "bytes of unused images tolerated"}},
 	},
 	Eval: func(in *Input) []Result {

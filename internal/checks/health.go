@@ -42,6 +42,10 @@ var memoryPressure = &Check{
 	},
 }
 
+// MaxGrowthCycles bounds growthCycles: the runner keeps that many earlier
+// snapshots for edgehub-queue-backlog, so any allowed value can be decided.
+const MaxGrowthCycles = 6
+
 var edgehubQueueBacklog = &Check{
 	Meta: Meta{
 		ID: "edgehub-queue-backlog", Title: "edgeHub's queues drain",
@@ -51,9 +55,10 @@ var edgehubQueueBacklog = &Check{
 		Remediation: "Check edgeHub's upstream connectivity and the endpoint's consumer (a module that stopped reading its input); reduce the message rate or raise the throughput.",
 		Reference:   seedRef("reduce-storage-time-for-messages"),
 		Needs:       []facts.Fact{NeedEdgeHubStats},
+		History:     MaxGrowthCycles,
 		Params: []policy.ParamSpec{
-			{Name: "maxQueueLength", Kind: policy.Int, Default: 1000, Doc: "messages queued for one endpoint that fail"},
-			{Name: "growthCycles", Kind: policy.Int, Default: 3, Doc: "cycles of uninterrupted growth that fail"},
+			{Name: "maxQueueLength", Kind: policy.Int, Max: 1 << 31, Default: 1000, Doc: "messages queued for one endpoint that fail"},
+			{Name: "growthCycles", Kind: policy.Int, Max: MaxGrowthCycles, Default: 3, Doc: "cycles of uninterrupted growth that fail"},
 		},
 	},
 	Eval: func(in *Input) []Result {
@@ -117,6 +122,7 @@ func growthStreak(hist []map[string]float64, ep string) int {
 
 // counterCheck builds a check that fails when counters grew since the last cycle.
 func counterCheck(meta Meta, source string, counters []counterSpec) *Check {
+	meta.History = max(meta.History, 1) // the previous cycle's counters
 	return &Check{Meta: meta, Eval: func(in *Input) []Result {
 		cur := in.Snap.Metrics[source]
 		prev := prevScrape(in, source)

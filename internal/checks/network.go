@@ -92,7 +92,7 @@ var clockSkew = &Check{
 		Remediation: "Synchronize the host clock (systemd-timesyncd or chrony, NTP servers reachable); SAS tokens and certificates fail with a wrong clock.",
 		Reference:   "https://learn.microsoft.com/azure/iot-edge/troubleshoot-common-errors",
 		Needs:       []facts.Fact{NeedProbes},
-		Params:      []policy.ParamSpec{{Name: "maxSkewSeconds", Kind: policy.Number, Default: 10.0, Doc: "clock offset in seconds that fails"}},
+		Params:      []policy.ParamSpec{{Name: "maxSkewSeconds", Kind: policy.Number, Max: 86400, Default: 10.0, Doc: "clock offset in seconds that fails"}},
 	},
 	Eval: func(in *Input) []Result {
 		cl := in.Snap.Clock

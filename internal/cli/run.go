@@ -112,7 +112,8 @@ func connect(ctx context.Context, edge edgeenv.Env, wl *workload.Client, log zer
 	}
 }
 
-// policyRunner rebuilds the gatherer when the policy's metrics endpoints change.
+// policyRunner replaces the gatherer when the policy's metrics endpoints
+// change, keeping the runner and so the history trend checks read.
 type policyRunner struct {
 	c      *common
 	scrub  *redact.Scrubber
@@ -123,12 +124,15 @@ type policyRunner struct {
 
 func (p *policyRunner) Run(ctx context.Context, pol cycle.PolicyRef) *report.Report {
 	key := pol.Policy.Metrics.EdgeHub + "|" + pol.Policy.Metrics.EdgeAgent
-	if p.runner == nil || key != p.key {
-		p.Close() // the old gatherer's Docker, workload and metrics connections
+	switch {
+	case p.runner == nil:
 		p.runner = p.c.runner(pol.Policy, p.scrub)
 		p.runner.Self = p.self
-		p.key = key
+	case key != p.key:
+		p.Close() // the old gatherer's Docker, workload and metrics connections
+		p.runner.Gatherer = p.c.runner(pol.Policy, p.scrub).Gatherer
 	}
+	p.key = key
 	cctx, cancel := context.WithTimeout(ctx, p.c.timeout)
 	defer cancel()
 	return p.runner.Run(cctx, pol)

@@ -30,10 +30,6 @@ type Runner struct {
 	history  []*facts.Snapshot // oldest first
 }
 
-// HistoryLen is how many earlier snapshots the runner keeps for checks that
-// look at trends (queue growth over cycles).
-const HistoryLen = 4
-
 // PolicyRef is a policy with where it came from.
 type PolicyRef struct {
 	Policy  *policy.Policy
@@ -60,9 +56,10 @@ func (r *Runner) Run(ctx context.Context, pol PolicyRef) *report.Report {
 		prev = r.history[n-1]
 	}
 	findings := checks.Run(r.Checks, checks.Input{Snap: snap, Prev: prev, History: r.history, Self: r.Self}, pol.Policy)
+	// Keep as many earlier snapshots as the most demanding check declares.
 	r.history = append(r.history, lean(snap))
-	if len(r.history) > HistoryLen {
-		r.history = r.history[len(r.history)-HistoryLen:]
+	if keep := checks.HistoryNeeded(r.Checks); len(r.history) > keep {
+		r.history = append(r.history[:0], r.history[len(r.history)-keep:]...)
 	}
 	return report.Build(report.Input{
 		Snap: snap, Policy: pol.Policy, Source: pol.Source, Version: pol.Version,

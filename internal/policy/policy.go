@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -412,10 +413,18 @@ func (d *decoder) param(p string, ps *ParamSpec, v any) (any, bool) {
 			d.errf(p, "must be a whole number of 0 or more, got %s", n)
 			return nil, false
 		}
+		if ps.Max > 0 && float64(i) > ps.Max {
+			d.errf(p, "must be at most %s, got %s", strconv.FormatFloat(ps.Max, 'f', -1, 64), n)
+			return nil, false
+		}
 		return int(i), true
 	default:
 		if f < 0 {
 			d.errf(p, "must be 0 or more, got %s", n)
+			return nil, false
+		}
+		if ps.Max > 0 && f > ps.Max {
+			d.errf(p, "must be at most %s, got %s", strconv.FormatFloat(ps.Max, 'f', -1, 64), n)
 			return nil, false
 		}
 		return f, true

@@ -19,7 +19,11 @@ var specs = []policy.CheckSpec{
 	}},
 	{ID: "container-engine-moby", Severity: policy.Critical},
 	{ID: "modules-running", Severity: policy.Critical, Params: []policy.ParamSpec{
-		{Name: "maxRestartsPerHour", Kind: policy.Int, Default: 3},
+		{Name: "maxRestartsPerHour", Kind: policy.Int, Default: 3, Max: 1000},
+	}},
+	{ID: "edgehub-queue-backlog", Severity: policy.Warning, Params: []policy.ParamSpec{
+		{Name: "growthCycles", Kind: policy.Int, Default: 3, Max: 6},
+		{Name: "maxSkewSeconds", Kind: policy.Number, Default: 10.0, Max: 86400},
 	}},
 	{ID: "runtime-version-supported", Severity: policy.Critical, Params: []policy.ParamSpec{
 		{Name: "supportedReleases", Kind: policy.StringList, Default: []string{"1.5"}},

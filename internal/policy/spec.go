@@ -58,6 +58,9 @@ type ParamSpec struct {
 	Kind    ParamKind
 	Default any // float64, int, []string or bool, matching Kind
 	Doc     string
+	// Max bounds an integer or number parameter (0: no bound beyond the
+	// kind's); a larger value is refused with the bound named.
+	Max float64
 }
 
 // CheckSpec is what the policy needs to know about a check.
