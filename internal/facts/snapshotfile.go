@@ -70,7 +70,7 @@ func Scrub(s *Snapshot, keep ValueKeeper) *Snapshot {
 // labels, image references, error messages).
 func WriteSnapshot(w io.Writer, s *Snapshot, keep ValueKeeper, savedBy string, scrub func([]byte) []byte) error {
 	doc := SavedSnapshot{Kind: SnapshotKind, SchemaVersion: SnapshotSchemaVersion, SavedBy: savedBy,
-		Note: "facts gathered on a device, secrets removed; run the checks on it with: edge-readiness check --snapshot FILE",
+		Note:     "facts gathered on a device, secrets removed; run the checks on it with: edge-readiness check --snapshot FILE",
 		Snapshot: Scrub(s, keep)}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
