@@ -93,6 +93,10 @@ var patterns = []*regexp.Regexp{
 	regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----`),
 	regexp.MustCompile(`(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`),
 	regexp.MustCompile(`://[^/\s:@"]+:[^/\s@"]+@`), // user:password@ in URLs
+	// user:password@ in a reference without a scheme, such as an image's
+	// registry login (user:pw@contoso.azurecr.io/sensor:1.0); a digest
+	// (alpine:3.19@sha256:...) is no host followed by a path and stays.
+	regexp.MustCompile(`\b[\w.$-]+:[^/\s@"']+@((?:[\w-]+\.)+[\w-]+(?::\d+)?/)`),
 }
 
 // Scrubber removes known secret values and secret-looking text from output.
@@ -173,8 +177,12 @@ func (s *Scrubber) Bytes(b []byte) []byte {
 	}
 	s.mu.RUnlock()
 	for i, p := range patterns {
-		if i == 4 {
+		switch i {
+		case 4:
 			b = p.ReplaceAll(b, []byte("://"+Mask+"@"))
+			continue
+		case 5:
+			b = p.ReplaceAll(b, []byte(Mask+"@$1"))
 			continue
 		}
 		b = p.ReplaceAllFunc(b, func(m []byte) []byte {

@@ -98,3 +98,21 @@ func TestAddEnvIsIdempotent(t *testing.T) {
 		t.Errorf("after 100 cycles the scrubber holds %d values, want 3", len(s.secrets))
 	}
 }
+
+func TestScrubRegistryLogin(t *testing.T) {
+	s := NewScrubber()
+	for in, want := range map[string]string{
+		`image "user:pw-1@contoso.azurecr.io/sensor:1.0" is not pinned`: `image "` + Mask + `@contoso.azurecr.io/sensor:1.0" is not pinned`,
+		"(robot$ci:pw:2@registry.local:5000/a/b)":                       "(" + Mask + "@registry.local:5000/a/b)",
+		// Not credentials: digests, ports, plain references and URLs stay.
+		"alpine:3.19@sha256:0123456789abcdef":           "alpine:3.19@sha256:0123456789abcdef",
+		"contoso.azurecr.io/sensor:1.0@sha256:0123abcd": "contoso.azurecr.io/sensor:1.0@sha256:0123abcd",
+		"http://edgeHub:9600/metrics":                   "http://edgeHub:9600/metrics",
+		"edge-01.contoso.local:8883 answered in 40ms":   "edge-01.contoso.local:8883 answered in 40ms",
+		"registry contoso.azurecr.io:443 is reachable":  "registry contoso.azurecr.io:443 is reachable",
+	} {
+		if got := s.String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
