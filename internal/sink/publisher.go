@@ -28,7 +28,7 @@ func NewPublisher(scrub *redact.Scrubber, sinks ...Sink) *Publisher {
 // Publish scrubs ev and publishes it to every sink, even after one fails. The
 // error names each sink that failed.
 func (p *Publisher) Publish(ctx context.Context, ev Event) error {
-	ev = p.Scrubbed(ev)
+	ev = p.scrubbed(ev)
 	var errs []error
 	for _, s := range p.sinks {
 		if err := s.Publish(ctx, ev); err != nil {
@@ -38,9 +38,9 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	return errors.Join(errs...)
 }
 
-// Scrubbed returns ev with its report, changes and acknowledgement scrubbed.
+// scrubbed returns ev with its report, changes and acknowledgement scrubbed.
 // Reported is what the upstream already holds and is left as it is.
-func (p *Publisher) Scrubbed(ev Event) Event {
+func (p *Publisher) scrubbed(ev Event) Event {
 	reported := ev.Reported
 	ev.Reported = nil
 	ev = Scrub(p.scrub, ev)

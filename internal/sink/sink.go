@@ -51,7 +51,7 @@ type Event struct {
 }
 
 // Full tells whether ev asks for the full state, not only what changed.
-func (ev *Event) Full() bool { return ev.Changed || ev.Heartbeat || ev.Resync }
+func (ev Event) Full() bool { return ev.Changed || ev.Heartbeat || ev.Resync }
 
 // Policy acknowledgement statuses.
 const (
