@@ -1,0 +1,57 @@
+# One command for each habit; `bash .ci/run` (CI) starts the Docker engine,
+# then runs them in the order of `make ci`.
+#
+#   make fmt-check   gofmt -l prints nothing
+#   make vet         go vet ./...
+#   make lint        golangci-lint at a pinned version (installed on first use)
+#   make test        fast tier: -short -race, packages in parallel, no engine
+#   make test-e2e    engine tier: no -short, one package at a time (needs Docker)
+#   make ci          all of the above, in that order
+
+GO ?= go
+
+# golangci-lint is installed through the Go module proxy into bin/ (ignored by
+# git), one directory per version, so changing the version reinstalls it.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT_DIR := $(CURDIR)/bin/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)
+GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
+
+# The engine tier runs every package without -short, so each test that the
+# fast tier skips (Docker engine, node/npm, the fixed port 8883) runs here;
+# the rest runs a second time, without -race, in a few seconds. Narrow it
+# while working, e.g. make test-e2e ENGINE_PKGS=./internal/e2e
+ENGINE_PKGS ?= ./...
+ENGINE_TIMEOUT ?= 20m
+
+# Where `make sync-testdata` copies the shared test data from.
+SHARED ?= ../shared
+
+.PHONY: ci fmt-check vet lint tools test test-e2e sync-testdata
+
+ci: fmt-check vet lint test test-e2e
+
+fmt-check:
+	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*' -not -path '*/node_modules/*' | xargs gofmt -l); \
+	if [ -n "$$files" ]; then echo "gofmt: these files need formatting (gofmt -w FILE):"; echo "$$files"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+tools: $(GOLANGCI_LINT)
+
+$(GOLANGCI_LINT):
+	GOBIN=$(GOLANGCI_LINT_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+
+test:
+	$(GO) test -short -race -count=1 ./...
+
+test-e2e:
+	$(GO) test -p 1 -count=1 -timeout $(ENGINE_TIMEOUT) $(ENGINE_PKGS)
+
+# Refreshes testdata/ from the steering folder's originals (testdata/SOURCES.md).
+sync-testdata:
+	install -m 644 $(SHARED)/CHECKS.md testdata/CHECKS.md
+	for f in testdata/real/*; do install -m 644 "$(SHARED)/fixtures/real/$${f##*/}" "$$f"; done
