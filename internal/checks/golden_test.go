@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
@@ -137,5 +138,39 @@ func TestBadDevice(t *testing.T) {
 		if !found {
 			t.Errorf("%s: no %s (counted: %v) on the bad device:\n%s", c.ID, want, counts, dump(byID(fs, c.ID)))
 		}
+	}
+}
+
+// TestGoldenScores: the misconfigured device scores well below the good one,
+// and their summaries (status, score, counts, sections) are golden too.
+func TestGoldenScores(t *testing.T) {
+	scores := map[string]int{}
+	for _, name := range []string{"good-device", "bad-device"} {
+		fs := checks.Run(checks.All(), deviceInput(t, name), decodePolicy(t, ""))
+		sum := report.Summarize(fs)
+		scores[name] = sum.Score
+		got, err := json.MarshalIndent(sum, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, '\n')
+		path := filepath.Join("testdata", "golden", name+".summary.json")
+		if updating() {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("summary differs from %s (run with -update, then review the diff):\n%s", path, firstDiff(want, got))
+		}
+	}
+	t.Logf("scores: good %d, bad %d", scores["good-device"], scores["bad-device"])
+	if scores["bad-device"] > scores["good-device"]-30 {
+		t.Errorf("the misconfigured device scores %d, not well below the good one (%d)", scores["bad-device"], scores["good-device"])
 	}
 }

@@ -103,8 +103,6 @@ type Counts struct {
 	Critical int `json:"critical"` // failed or errored critical findings
 	Warning  int `json:"warning"`  // failed or errored warning findings
 	Info     int `json:"info"`     // failed info findings (never count against readiness)
-	// scoredPass counts passed findings of critical or warning severity.
-	scoredPass int
 }
 
 // SectionScore is the score of one catalog section.
@@ -187,10 +185,9 @@ func Summarize(findings []checks.Finding) Summary {
 	}
 	sum.Counts = count(findings)
 	sum.Status = status(sum.Counts)
-	sum.Score = score(sum.Counts)
+	sum.Score = score(findings)
 	for sec, fs := range bySection {
-		c := count(fs)
-		sum.Sections[sec] = SectionScore{Score: score(c), Status: status(c)}
+		sum.Sections[sec] = SectionScore{Score: score(fs), Status: status(count(fs))}
 	}
 	return sum
 }
@@ -209,9 +206,6 @@ func count(findings []checks.Finding) Counts {
 			c.Skip++
 		case checks.Error:
 			c.Error++
-		}
-		if f.Status == checks.Pass && (f.Severity == policy.Critical || f.Severity == policy.Warning) {
-			c.scoredPass++
 		}
 		if f.Status == checks.Fail || f.Status == checks.Error {
 			switch f.Severity {
@@ -237,17 +231,52 @@ func status(c Counts) string {
 	return Ready
 }
 
-// score follows Polaris: 100 × 2·passed / (2·passed + warnings + 2·criticals).
-// Passed counts only findings of critical or warning severity; info and
-// skipped findings do not move the score. No scored finding gives 100.
-func score(c Counts) int {
-	return scoreOf(c.scoredPass, c.Warning, c.Critical)
+// score rates findings from 0 to 100, per check: a check counts once, at
+// its worst subject (fifty passing modules do not outweigh one failing), as
+// passed, failed as a warning, or failed as a critical (errors count as
+// failures; info and skipped findings do not count). The checks are weighed
+// as Polaris does: p = 100 × 2·passed / (2·passed + warnings + 2·criticals),
+// 100 when nothing is scored. The score then keeps the readiness order:
+// with no critical failure it is 50 + p/2 (50 to 100); with one or more it is
+// 0.49·p (0 to 49). A device with a critical failure never scores above one
+// without.
+func score(findings []checks.Finding) int {
+	const (
+		unscored = iota
+		passed
+		warned
+		critical
+	)
+	worst := map[string]int{}
+	for i := range findings {
+		f := &findings[i]
+		r := unscored
+		switch {
+		case (f.Status == checks.Fail || f.Status == checks.Error) && f.Severity == policy.Critical:
+			r = critical
+		case (f.Status == checks.Fail || f.Status == checks.Error) && f.Severity == policy.Warning:
+			r = warned
+		case f.Status == checks.Pass && (f.Severity == policy.Critical || f.Severity == policy.Warning):
+			r = passed
+		}
+		worst[f.ID] = max(worst[f.ID], r)
+	}
+	var n [4]int
+	for _, r := range worst {
+		n[r]++
+	}
+	p := polaris(n[passed], n[warned], n[critical])
+	if n[critical] > 0 {
+		return int(0.49*p + 0.5)
+	}
+	return 50 + int(p/2+0.5)
 }
 
-func scoreOf(passed, warnings, criticals int) int {
+// polaris is Polaris' score of passed, warning and critical checks, 0 to 100.
+func polaris(passed, warnings, criticals int) float64 {
 	den := 2*passed + warnings + 2*criticals
 	if den == 0 {
 		return 100
 	}
-	return int(float64(200*passed)/float64(den) + 0.5)
+	return float64(200*passed) / float64(den)
 }

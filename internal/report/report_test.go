@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -29,14 +31,24 @@ func TestSummarize(t *testing.T) {
 		{"all pass", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Warning, checks.Pass)}, Ready, 100, 0, 0},
 		{"info failure never counts", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Info, checks.Fail)}, Ready, 100, 0, 0},
 		{"skips do not move the score", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Critical, checks.Skip)}, Ready, 100, 0, 0},
-		// 100 × 2·1 / (2·1 + 1) = 66.7
-		{"warning degrades", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Warning, checks.Fail)}, Degraded, 67, 0, 1},
-		// 100 × 2·1 / (2·1 + 2·1) = 50
-		{"critical is not ready", []checks.Finding{f("a", policy.Warning, checks.Pass), f("b", policy.Critical, checks.Fail)}, NotReady, 50, 1, 0},
+		// p = 100 × 2·1 / (2·1 + 1) = 66.7; no critical: 50 + p/2 = 83
+		{"warning degrades", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Warning, checks.Fail)}, Degraded, 83, 0, 1},
+		// p = 100 × 2·1 / (2·1 + 2·1) = 50; a critical: 0.49·p = 24.5
+		{"critical is not ready", []checks.Finding{f("a", policy.Warning, checks.Pass), f("b", policy.Critical, checks.Fail)}, NotReady, 25, 1, 0},
 		{"critical error is not ready", []checks.Finding{f("a", policy.Critical, checks.Error)}, NotReady, 0, 1, 0},
-		// 100 × 2·3 / (2·3 + 1 + 2·1) = 66.7
+		// p = 100 × 2·3 / (2·3 + 1 + 2·1) = 66.7; 0.49·p = 32.7
 		{"mixed", []checks.Finding{f("a", policy.Critical, checks.Pass), f("b", policy.Warning, checks.Pass), f("c", policy.Critical, checks.Pass),
-			f("d", policy.Warning, checks.Fail), f("e", policy.Critical, checks.Fail)}, NotReady, 67, 1, 1},
+			f("d", policy.Warning, checks.Fail), f("e", policy.Critical, checks.Fail)}, NotReady, 33, 1, 1},
+		// A check counts once, at its worst subject: a passes for three modules and fails for one.
+		// p = 100 × 2·1 / (2·1 + 2·1) = 50 (checks a failed, b passed); 0.49·p = 24.5
+		{"a check counts once at its worst subject", []checks.Finding{f("a", policy.Critical, checks.Pass), f("a", policy.Critical, checks.Pass),
+			f("a", policy.Critical, checks.Pass), f("a", policy.Critical, checks.Fail), f("b", policy.Critical, checks.Pass)}, NotReady, 25, 1, 0},
+		// Many warnings and no critical still score above any critical failure: p = 2/(2+10) = 16.7, 50 + 8.3
+		{"warnings only stay above any critical", append([]checks.Finding{f("a", policy.Critical, checks.Pass)},
+			f("w1", policy.Warning, checks.Fail), f("w2", policy.Warning, checks.Fail), f("w3", policy.Warning, checks.Fail),
+			f("w4", policy.Warning, checks.Fail), f("w5", policy.Warning, checks.Fail), f("w6", policy.Warning, checks.Fail),
+			f("w7", policy.Warning, checks.Fail), f("w8", policy.Warning, checks.Fail), f("w9", policy.Warning, checks.Fail),
+			f("w10", policy.Warning, checks.Fail)), Degraded, 58, 0, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,6 +61,31 @@ func TestSummarize(t *testing.T) {
 				t.Errorf("total = %d", s.Counts.Total)
 			}
 		})
+	}
+}
+
+// TestCriticalNeverScoresAbove: whatever the mix, a set of findings with a
+// critical failure scores below every set without one.
+func TestCriticalNeverScoresAbove(t *testing.T) {
+	sevs := []policy.Severity{policy.Critical, policy.Warning, policy.Info}
+	sts := []checks.Status{checks.Pass, checks.Fail, checks.Error, checks.Skip}
+	rng := rand.New(rand.NewPCG(1, 2))
+	maxCritical, minOther := -1, 101
+	for range 5000 {
+		n := 1 + rng.IntN(60)
+		fs := make([]checks.Finding, n)
+		for i := range fs {
+			fs[i] = f(fmt.Sprintf("c%d", rng.IntN(40)), sevs[rng.IntN(len(sevs))], sts[rng.IntN(len(sts))])
+		}
+		s := Summarize(fs)
+		if s.Counts.Critical > 0 {
+			maxCritical = max(maxCritical, s.Score)
+		} else {
+			minOther = min(minOther, s.Score)
+		}
+	}
+	if maxCritical < 0 || minOther > 100 || maxCritical >= minOther {
+		t.Errorf("highest score with a critical failure %d, lowest without %d", maxCritical, minOther)
 	}
 }
 
@@ -124,7 +161,7 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"status: NOTREADY", "score: 50/100", "FAIL    critical  disk-space", "PASS    critical  modules-running",
+	for _, want := range []string{"status: NOTREADY", "score: 25/100", "FAIL    critical  disk-space", "PASS    critical  modules-running",
 		"what to fix:", "fix: free some space", "fact sources with problems:", "connection refused"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
