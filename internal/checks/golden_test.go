@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
-	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
+	"github.com/edge-readiness/edge-readiness/internal/report"
 )
 
 // The -update flag is shared with the package's own tests (catalogdoc_test.go
