@@ -299,16 +299,12 @@ type savingGatherer struct {
 
 func (g *savingGatherer) Gather(ctx context.Context) *facts.Snapshot {
 	s := g.Gatherer.Gather(ctx)
-	rp := redact.NewPolicy(g.pol.AllowEnv)
-	for i := range s.Containers {
-		g.scrub.AddEnv(rp, s.Containers[i].Env)
-	}
 	f, err := os.Create(g.path)
 	if err != nil {
 		*g.err = fmt.Errorf("saving the snapshot: %w", err)
 		return s
 	}
-	err = facts.WriteSnapshot(f, s, rp, "edge-readiness "+Version, g.scrub.Bytes)
+	err = SaveSnapshot(f, s, g.pol.AllowEnv, g.scrub)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -316,6 +312,19 @@ func (g *savingGatherer) Gather(ctx context.Context) *facts.Snapshot {
 		*g.err = fmt.Errorf("saving the snapshot to %s: %w", g.path, err)
 	}
 	return s
+}
+
+// SaveSnapshot writes s as check --save-snapshot does: env values that no
+// check decides on (nor the policy's redaction.allowEnv) replaced, and the
+// whole document through the scrubber, which learns the snapshot's secrets first.
+func SaveSnapshot(w io.Writer, s *facts.Snapshot, allowEnv []string, scrub *redact.Scrubber) error {
+	rp := redact.NewPolicy(allowEnv)
+	for i := range s.Containers {
+		scrub.AddEnv(rp, s.Containers[i].Env)
+	}
+	return facts.WriteSnapshot(w, s, rp, "edge-readiness "+Version, func(s *facts.Snapshot) *facts.Snapshot {
+		return sink.Scrub(scrub, s)
+	})
 }
 
 // ExampleSnapshot is the saved snapshot of a simulated gateway that ships

@@ -35,14 +35,31 @@ type ValueKeeper interface {
 	Allowed(name string) bool
 }
 
+// keptLabels are the label values checks read; the others (including
+// edgeAgent's create-options and env labels, which repeat the command line
+// and the environment) are masked in a saved snapshot.
+var keptLabels = map[string]bool{OwnerLabel: true, OriginalImageLabel: true}
+
 // Scrub returns a copy of s fit to leave the device: every container
-// environment value that keep does not allow is replaced by asterisks of
-// the same length (a check estimates the deployment's size from lengths;
-// none reads those values), allowed values lose URL credentials.
+// environment value that keep does not allow, and every label value but the
+// runtime's owner and original-image, is replaced by asterisks of the same
+// length (a check estimates the deployment's size from lengths; none reads
+// those values); allowed values lose URL credentials.
 func Scrub(s *Snapshot, keep ValueKeeper) *Snapshot {
 	cp := *s
 	cp.Containers = make([]Container, len(s.Containers))
 	for i, c := range s.Containers {
+		if c.Labels != nil {
+			labels := make(map[string]string, len(c.Labels))
+			for k, v := range c.Labels {
+				if keptLabels[k] {
+					labels[k] = v
+				} else {
+					labels[k] = strings.Repeat("*", len(v))
+				}
+			}
+			c.Labels = labels
+		}
 		if c.Env != nil {
 			env := make(map[string]string, len(c.Env))
 			for k, v := range c.Env {
@@ -66,18 +83,20 @@ func Scrub(s *Snapshot, keep ValueKeeper) *Snapshot {
 }
 
 // WriteSnapshot writes s, scrubbed by Scrub, as a SavedSnapshot. scrub, when
-// not nil, is applied to the whole document too (secret-looking text in
-// labels, image references, error messages).
-func WriteSnapshot(w io.Writer, s *Snapshot, keep ValueKeeper, savedBy string, scrub func([]byte) []byte) error {
+// not nil, then scrubs every string of the snapshot (secret-looking text in
+// labels, image references, error messages): it works on values, so the
+// JSON it writes stays valid whatever a secret holds.
+func WriteSnapshot(w io.Writer, s *Snapshot, keep ValueKeeper, savedBy string, scrub func(*Snapshot) *Snapshot) error {
+	clean := Scrub(s, keep)
+	if scrub != nil {
+		clean = scrub(clean)
+	}
 	doc := SavedSnapshot{Kind: SnapshotKind, SchemaVersion: SnapshotSchemaVersion, SavedBy: savedBy,
 		Note:     "facts gathered on a device, secrets removed; run the checks on it with: edge-readiness check --snapshot FILE",
-		Snapshot: Scrub(s, keep)}
+		Snapshot: clean}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding the snapshot: %w", err)
-	}
-	if scrub != nil {
-		b = scrub(b)
 	}
 	if _, err := w.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("writing the snapshot: %w", err)

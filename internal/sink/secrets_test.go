@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/cli"
 	"github.com/edge-readiness/edge-readiness/internal/cycle"
 	"github.com/edge-readiness/edge-readiness/internal/daemon"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
@@ -171,6 +172,20 @@ var outputs = []struct {
 	{"check --format table", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "table") }},
 	{"check --format json", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "json") }},
 	{"module mode", moduleMode},
+	{"check --save-snapshot", savedSnapshot},
+}
+
+// savedSnapshot is what check --save-snapshot writes of the device.
+func savedSnapshot(t *testing.T, d *device) []emitted {
+	var file bytes.Buffer
+	s := d.runner.Gatherer.Gather(context.Background())
+	if err := cli.SaveSnapshot(&file, s, nil, d.scrub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := facts.DecodeSnapshot(file.Bytes()); err != nil {
+		t.Fatalf("the saved snapshot does not load: %v", err)
+	}
+	return []emitted{{"saved snapshot", file.String()}}
 }
 
 // TestNoPlantedSecretLeaves runs every output on a device carrying secrets
