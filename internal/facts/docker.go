@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -175,7 +176,7 @@ func (d *dockerSource) fill(ctx context.Context, s *Snapshot) {
 
 	wg.Wait()
 	s.Containers = containers
-	s.PartialErrors = append(containerErrs, partial...)
+	s.PartialErrors = slices.Concat(containerErrs, partial)
 }
 
 // unreachableMessage says why the engine did not answer and what to do.
@@ -291,7 +292,7 @@ func (d *dockerSource) containers(ctx context.Context) ([]Container, []string) {
 // need its configuration report an error for it instead of leaving it out.
 func uninspected(c *container.Summary, why string) *Container {
 	return &Container{ID: c.ID, Name: summaryName(c), Image: c.Image, Labels: c.Labels,
-		State: State{Status: string(c.State), Running: c.State == container.StateRunning}, InspectError: why}
+		State: State{Status: c.State, Running: c.State == container.StateRunning}, InspectError: why}
 }
 
 func summaryName(c *container.Summary) string {
@@ -321,7 +322,7 @@ func convertContainer(ic *container.InspectResponse) Container {
 	}
 	c.State.RestartCount = b.RestartCount
 	if st := b.State; st != nil {
-		c.State.Status = string(st.Status)
+		c.State.Status = st.Status
 		c.State.Running = st.Running
 		c.State.Restarting = st.Restarting
 		c.State.OOMKilled = st.OOMKilled
