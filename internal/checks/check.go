@@ -25,7 +25,7 @@ const (
 	Error Status = "error" // the facts it needs could not be gathered
 )
 
-// Sections of the catalog (../shared/CHECKS.md).
+// Sections of the catalog (testdata/CHECKS.md, a copy of the project's catalog).
 const (
 	SecDevice     = "Device configuration"
 	SecDeployment = "Deployment"
