@@ -2,9 +2,11 @@ package cli_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -156,11 +158,21 @@ func TestRunAgainstEmulator(t *testing.T) {
 	}
 	waitFor(t, "a report message", 30*time.Second, func() bool { return len(messages(emu, "report")) > 0 })
 	m := messages(emu, "report")[0]
-	if m.ContentType != "application/json" || m.ContentEncoding != "utf-8" || m.Properties["status"] != report.NotReady {
+	// Report bodies are gzip-compressed JSON by default; routing properties stay readable.
+	if m.ContentType != "application/json" || m.ContentEncoding != "gzip" || m.Properties["status"] != report.NotReady ||
+		m.Properties["messageType"] != "report" {
 		t.Errorf("report message metadata = %q %q %v", m.ContentType, m.ContentEncoding, m.Properties)
 	}
+	zr, err := gzip.NewReader(bytes.NewReader(m.Payload()))
+	if err != nil {
+		t.Fatalf("report body is not gzip: %v", err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var rep report.Report
-	if err := json.Unmarshal(m.Payload(), &rep); err != nil || rep.SchemaVersion != report.SchemaVersion || len(rep.Findings) == 0 {
+	if err := json.Unmarshal(plain, &rep); err != nil || rep.SchemaVersion != report.SchemaVersion || len(rep.Findings) == 0 {
 		t.Fatalf("report body: %v (%d findings)", err, len(rep.Findings))
 	}
 	if !strings.Contains(fmt.Sprint(rep.Inventory.SourceErrors), "nonexistent/docker.sock") {
@@ -199,6 +211,11 @@ func TestRunAgainstEmulator(t *testing.T) {
 	res, err = emu.InvokeMethod(ctx, "readiness", emulator.MethodRequest{MethodName: "getReport", Payload: json.RawMessage(`{}`)})
 	if err != nil || res.Status != 200 || !strings.Contains(string(res.Payload), `"schemaVersion":"1.0"`) {
 		t.Fatalf("getReport = status %d, %v", res.Status, err)
+	}
+	// An unknown method is answered 404 at once, not left to the caller's timeout.
+	res, err = emu.InvokeMethod(ctx, "readiness", emulator.MethodRequest{MethodName: "nope", Payload: json.RawMessage(`{}`)})
+	if err != nil || res.Status != 404 || !strings.Contains(string(res.Payload), "unknown method nope") {
+		t.Fatalf("nope = %+v, %v", res, err)
 	}
 
 	// edgeHub restarts: the module reconnects, re-reads the twin and applies what changed meanwhile.

@@ -26,6 +26,8 @@ const (
 	MinInterval            = 10 * time.Second
 	DefaultHeartbeat       = time.Hour
 	MinHeartbeat           = time.Minute
+	DefaultFullReport      = 24 * time.Hour
+	MinFullReport          = time.Minute
 	DefaultEdgeHubMetrics  = "http://edgeHub:9600/metrics"
 	DefaultEdgeAgentMetric = "http://edgeAgent:9600/metrics"
 	ProfileProduction      = "production"
@@ -37,9 +39,14 @@ type Policy struct {
 	SchemaVersion string
 	Profile       string
 	Interval      time.Duration
-	// Heartbeat is how often module mode re-sends the full report and
-	// refreshes the twin's heartbeat when nothing changed.
-	Heartbeat  time.Duration
+	// Heartbeat is how often module mode refreshes the twin's heartbeat
+	// when nothing changed (reported properties only).
+	Heartbeat time.Duration
+	// FullReport is how often module mode sends the full report message
+	// when nothing changed; a change sends one at once.
+	FullReport time.Duration
+	// Compress sends report messages gzip-compressed (contentEncoding gzip).
+	Compress   bool
 	Checks     map[string]CheckPolicy
 	Exemptions []Exemption // sorted by name
 	Metrics    Endpoints
@@ -209,6 +216,8 @@ func (d *decoder) policy(raw any) *Policy {
 		Profile:       ProfileProduction,
 		Interval:      DefaultInterval,
 		Heartbeat:     DefaultHeartbeat,
+		FullReport:    DefaultFullReport,
+		Compress:      true,
 		Metrics:       Endpoints{EdgeHub: DefaultEdgeHubMetrics, EdgeAgent: DefaultEdgeAgentMetric},
 	}
 	top, ok := d.object("", raw)
@@ -239,11 +248,20 @@ func (d *decoder) policy(raw any) *Policy {
 		case "reporting":
 			if m, ok := d.object(k, v); ok {
 				for _, rk := range sortedKeys(m) {
-					if rk != "heartbeat" {
-						d.errf(join(k, rk), "unknown key (known: heartbeat)")
-						continue
+					switch rk {
+					case "heartbeat":
+						d.duration(join(k, rk), m[rk], MinHeartbeat, &p.Heartbeat)
+					case "fullReport":
+						d.duration(join(k, rk), m[rk], MinFullReport, &p.FullReport)
+					case "compress":
+						if b, ok := m[rk].(bool); ok {
+							p.Compress = b
+						} else {
+							d.errf(join(k, rk), "must be a boolean, got %s", describe(m[rk]))
+						}
+					default:
+						d.errf(join(k, rk), "unknown key (known: compress, fullReport, heartbeat)")
 					}
-					d.duration(join(k, rk), m[rk], MinHeartbeat, &p.Heartbeat)
 				}
 			}
 		case "checks":

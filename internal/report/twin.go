@@ -27,7 +27,11 @@ type TwinSummary struct {
 	Counts        Counts        `json:"counts"`
 	LastRun       time.Time     `json:"lastRun"`
 	DurationMs    int64         `json:"durationMs"`
-	Failing       []TwinFailing `json:"failing"`
+	// Checks gives each check's worst status (fail, error, pass, skip), so
+	// that IoT Hub queries and ADM metrics count devices by check:
+	// properties.reported.readiness.checks.[[module-resource-limits]] = 'fail'.
+	Checks  map[string]string `json:"checks"`
+	Failing []TwinFailing     `json:"failing"`
 	// FailingOmitted counts failing findings left out to stay within the budget.
 	FailingOmitted int `json:"failingOmitted"`
 }
@@ -46,7 +50,7 @@ type TwinFailing struct {
 // severe failures first; what does not fit is counted in FailingOmitted.
 func Compact(r *Report, budget int) TwinSummary {
 	s := TwinSummary{SchemaVersion: SchemaVersion, Status: r.Summary.Status, Score: r.Summary.Score,
-		Counts: r.Summary.Counts, LastRun: r.GeneratedAt, DurationMs: r.DurationMs, Failing: []TwinFailing{}}
+		Counts: r.Summary.Counts, LastRun: r.GeneratedAt, DurationMs: r.DurationMs, Checks: CheckStatuses(r), Failing: []TwinFailing{}}
 	var failing []TwinFailing
 	for i := range r.Findings {
 		f := &r.Findings[i]

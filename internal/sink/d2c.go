@@ -1,6 +1,8 @@
 package sink
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +14,8 @@ import (
 
 // Sender is what the D2C sink needs of the IoT Hub connection.
 type Sender interface {
-	Send(ctx context.Context, output string, body []byte, props map[string]string) error
+	// Send sends body on output; contentEncoding is "utf-8" or "gzip".
+	Send(ctx context.Context, output string, body []byte, props map[string]string, contentEncoding string) error
 }
 
 // Message types (application property messageType).
@@ -28,8 +31,11 @@ const (
 )
 
 // D2C sends device-to-cloud messages on an edgeHub output: a change message
-// per changed finding, and the full report when it changed, at the
-// heartbeat and after a reconnection. Messages wait in a bounded queue while
+// per changed finding (small, uncompressed), and the full report when it is
+// due (a change, or the daily cadence; not at the heartbeat nor after a
+// reconnection, when only what was queued is sent). The report's passing
+// findings are folded per check, and the body is gzip-compressed unless
+// the event says otherwise. Messages wait in a bounded queue while
 // edgeHub is unreachable; only the latest report is kept, and when the queue
 // is full the oldest change messages are dropped and counted in the notes of
 // the next report sent.
@@ -42,10 +48,11 @@ type D2C struct {
 }
 
 type message struct {
-	kind  string
-	body  []byte         // change messages
-	rep   *report.Report // report messages: marshalled when sent, with the drop count of that moment
-	props map[string]string
+	kind     string
+	body     []byte         // change messages
+	rep      *report.Report // report messages: marshalled when sent, with the drop count of that moment
+	compress bool           // report messages: gzip the body
+	props    map[string]string
 }
 
 // ChangeMessage is the body of a change message.
@@ -93,14 +100,14 @@ func (m *D2C) Publish(ctx context.Context, ev Event) error {
 			m.enqueue(message{kind: TypeChange, body: body, props: map[string]string{
 				"messageType": TypeChange, "status": rep.Summary.Status, "checkId": c.ID, "findingStatus": c.To}})
 		}
-		if ev.Full() {
-			m.enqueueReport(rep)
+		if ev.ReportDue {
+			m.enqueueReport(rep, ev.CompressReport)
 		}
 	}
 	return m.flush(ctx)
 }
 
-func (m *D2C) enqueueReport(rep *report.Report) {
+func (m *D2C) enqueueReport(rep *report.Report, compress bool) {
 	// Only the latest report matters: replace a queued older one.
 	kept := m.queue[:0]
 	for _, q := range m.queue {
@@ -109,7 +116,8 @@ func (m *D2C) enqueueReport(rep *report.Report) {
 		}
 	}
 	m.queue = kept
-	m.enqueue(message{kind: TypeReport, rep: rep, props: map[string]string{"messageType": TypeReport, "status": rep.Summary.Status}})
+	m.enqueue(message{kind: TypeReport, rep: rep, compress: compress,
+		props: map[string]string{"messageType": TypeReport, "status": rep.Summary.Status}})
 }
 
 func (m *D2C) enqueue(msg message) {
@@ -130,21 +138,21 @@ func (m *D2C) flush(ctx context.Context) error {
 	var errs []error
 	for len(m.queue) > 0 {
 		msg := m.queue[0]
-		body, dropped := msg.body, 0
+		body, dropped, encoding := msg.body, 0, "utf-8"
 		if msg.kind == TypeReport {
-			r := *msg.rep
+			r := report.Folded(msg.rep)
 			if dropped = m.dropped; dropped > 0 {
 				r.Notes = append(append([]string(nil), r.Notes...),
 					fmt.Sprintf("%d change messages were dropped while edgeHub was unreachable", dropped))
 			}
 			var err error
-			if body, err = report.Fit(&r, report.MessageLimit); err != nil {
+			if body, encoding, err = reportBody(r, msg.compress); err != nil {
 				errs = append(errs, fmt.Errorf("report not sent: %w", err))
 				m.queue = m.queue[1:]
 				continue
 			}
 		}
-		if err := m.hub.Send(ctx, m.output, body, msg.props); err != nil {
+		if err := m.hub.Send(ctx, m.output, body, msg.props, encoding); err != nil {
 			errs = append(errs, fmt.Errorf("%d messages not sent: %w", len(m.queue), err))
 			break
 		}
@@ -152,4 +160,43 @@ func (m *D2C) flush(ctx context.Context) error {
 		m.queue = m.queue[1:]
 	}
 	return errors.Join(errs...)
+}
+
+// reportBody encodes a report message within IoT Hub's size limit on the
+// wire: gzip-compressed JSON when compress is set, trimmed (and saying so in
+// its notes) only when even that does not fit.
+func reportBody(r *report.Report, compress bool) ([]byte, string, error) {
+	if !compress {
+		b, err := report.Fit(r, report.MessageLimit)
+		return b, "utf-8", err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, "", err
+	}
+	gz, err := gzipped(b)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(gz) <= report.MessageLimit {
+		return gz, "gzip", nil
+	}
+	// Trim the JSON to the limit, then compress what is left.
+	if b, err = report.Fit(r, report.MessageLimit); err != nil {
+		return nil, "", err
+	}
+	gz, err = gzipped(b)
+	return gz, "gzip", err
+}
+
+func gzipped(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -36,9 +36,14 @@ type Event struct {
 	// Changed tells that Report differs from the previous one in status,
 	// score or a finding's status, or that it is the first.
 	Changed bool
-	// Heartbeat tells that the heartbeat is due: publish the full state even
-	// though nothing changed.
+	// Heartbeat tells that the heartbeat is due: refresh the twin's state
+	// even though nothing changed (reported properties only).
 	Heartbeat bool
+	// ReportDue tells that the full report message is due: the report
+	// changed, or the full-report cadence came round (a day by default).
+	ReportDue bool
+	// CompressReport sends the report message gzip-compressed.
+	CompressReport bool
 	// Resync tells that the upstream connection came back: what it holds may
 	// be stale, so publish the full state.
 	Resync bool

@@ -1,9 +1,12 @@
 package sink_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +27,10 @@ type upstream struct {
 }
 
 type sentMessage struct {
-	output string
-	body   []byte
-	props  map[string]string
+	output   string
+	body     []byte
+	props    map[string]string
+	encoding string
 }
 
 func (u *upstream) PatchReported(_ context.Context, p map[string]any) error {
@@ -37,11 +41,11 @@ func (u *upstream) PatchReported(_ context.Context, p map[string]any) error {
 	return nil
 }
 
-func (u *upstream) Send(_ context.Context, output string, body []byte, props map[string]string) error {
+func (u *upstream) Send(_ context.Context, output string, body []byte, props map[string]string, encoding string) error {
 	if u.offline {
 		return errOffline
 	}
-	u.sent = append(u.sent, sentMessage{output, body, props})
+	u.sent = append(u.sent, sentMessage{output, body, props, encoding})
 	return nil
 }
 
@@ -129,7 +133,7 @@ func TestD2CQueuesDropsAndResends(t *testing.T) {
 	changes := []report.Change{{ID: "a", From: "pass", To: "fail"}, {ID: "b", From: "pass", To: "fail"}}
 	rep := testReport(t0, checks.Fail, checks.Fail)
 	for i := 0; i < 3; i++ {
-		if err := d.Publish(ctx, sink.Event{Time: t0, Report: rep, Changes: changes, Changed: true}); !errors.Is(err, errOffline) {
+		if err := d.Publish(ctx, sink.Event{Time: t0, Report: rep, Changes: changes, Changed: true, ReportDue: true}); !errors.Is(err, errOffline) {
 			t.Fatalf("offline publish %d = %v", i, err)
 		}
 	}
@@ -167,11 +171,32 @@ func TestD2CQueuesDropsAndResends(t *testing.T) {
 	if err := d.Publish(ctx, sink.Event{Time: t0, Report: rep}); err != nil || len(up.sent) != 3 {
 		t.Errorf("idle publish: %v, %d sent", err, len(up.sent))
 	}
+	// The heartbeat and a resync are the twin's business: no report message.
 	for _, ev := range []sink.Event{{Report: rep, Heartbeat: true}, {Report: rep, Resync: true}} {
 		n := len(up.sent)
-		if err := d.Publish(ctx, ev); err != nil || len(up.sent) != n+1 || up.sent[n].props["messageType"] != sink.TypeReport {
-			t.Errorf("%+v: %v, sent %d", ev, err, len(up.sent)-n)
+		if err := d.Publish(ctx, ev); err != nil || len(up.sent) != n {
+			t.Errorf("%+v: %v, sent %d, want none", ev, err, len(up.sent)-n)
 		}
+	}
+	// A due report goes out, folded, gzip-compressed when asked, its properties still routable.
+	n := len(up.sent)
+	if err := d.Publish(ctx, sink.Event{Report: rep, ReportDue: true, CompressReport: true}); err != nil || len(up.sent) != n+1 {
+		t.Fatalf("due report: %v, sent %d", err, len(up.sent)-n)
+	}
+	m := up.sent[n]
+	if m.encoding != "gzip" || m.props["messageType"] != sink.TypeReport || m.props["status"] != report.NotReady {
+		t.Errorf("report message: encoding %q, props %v", m.encoding, m.props)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(m.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || json.Unmarshal(plain, &r) != nil || len(r.Findings) != len(rep.Findings) {
+		t.Errorf("gzip body: %v, %d findings", err, len(r.Findings))
+	}
+	if up.sent[1].encoding != "utf-8" {
+		t.Errorf("change messages are sent as %q, want uncompressed utf-8", up.sent[1].encoding)
 	}
 }
 
