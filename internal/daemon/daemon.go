@@ -60,6 +60,8 @@ type Daemon struct {
 	Scrubber *redact.Scrubber
 	Log      zerolog.Logger
 	Now      func() time.Time
+	// WatchdogEvery is how often Run looks for a stall (default a minute).
+	WatchdogEvery time.Duration
 
 	scrub *redact.Scrubber
 
@@ -70,16 +72,24 @@ type Daemon struct {
 	prior    *priorState       // what the twin said before this process's first cycle
 
 	// publish.go
-	pub       *sink.Publisher
-	reported  map[string]any // reported properties read from the twin, for the next event
-	resyncing bool           // the next event resyncs after a reconnection
-	lastFull  time.Time      // when the full state was last published
+	pub        *sink.Publisher
+	reported   map[string]any // reported properties read from the twin, for the next event
+	resyncing  bool           // the next event resyncs after a reconnection
+	lastFull   time.Time      // when the full state was last published to the twin (heartbeat)
+	lastReport time.Time      // when the full report message was last sent
 
 	// schedule.go
 	runNow chan chan *report.Report
 
-	mu   sync.Mutex
-	last *report.Report // scrubbed
+	failed    bool // the last publication (or twin read) left something undone: retry with backoff
+	needTwin  bool // a twin read after a trigger failed
+	needAdopt bool // ... after a reconnection: adopt its reported properties
+
+	mu       sync.Mutex
+	last     *report.Report // scrubbed
+	progress time.Time      // when the last cycle completed (or module mode started)
+	interval time.Duration  // the policy's interval then
+	doing    string         // what the loop is doing, for the stall message
 }
 
 // setup readies the daemon's parts before the first twin read.
@@ -91,6 +101,7 @@ func (d *Daemon) setup() {
 	d.pub = sink.NewPublisher(d.scrub, d.Sinks...)
 	d.runNow = make(chan chan *report.Report)
 	d.pol = cycle.PolicyRef{Policy: policy.Default(d.Specs), Source: "default"}
+	d.progress, d.interval = d.now(), d.pol.Policy.Interval
 }
 
 func (d *Daemon) now() time.Time {

@@ -1,10 +1,14 @@
 package daemon
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +32,7 @@ type fakeHub struct {
 	desired, reported map[string]any
 	patches           []map[string]any
 	sent              []sent
+	gzipped           int // report bodies that came compressed
 	offline           bool
 	reconnected       chan struct{}
 	desiredChanged    chan struct{}
@@ -57,9 +62,19 @@ func (h *fakeHub) PatchReported(_ context.Context, p map[string]any) error {
 	return nil
 }
 
-func (h *fakeHub) Send(_ context.Context, out string, body []byte, props map[string]string) error {
+func (h *fakeHub) Send(_ context.Context, out string, body []byte, props map[string]string, encoding string) error {
 	if h.offline {
 		return errOffline
+	}
+	if encoding == "gzip" { // recorded as IoT Hub's consumers read it
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		if body, err = io.ReadAll(zr); err != nil {
+			return err
+		}
+		h.gzipped++
 	}
 	h.sent = append(h.sent, sent{out, body, props})
 	return nil
@@ -74,15 +89,24 @@ func (h *fakeHub) DesiredChanged() <-chan struct{} { return h.desiredChanged }
 
 // fakeCycle returns reports whose findings the test sets.
 type fakeCycle struct {
+	mu       sync.Mutex
 	findings []checks.Finding
 	pols     []cycle.PolicyRef
 	now      func() time.Time
 	ran      chan struct{} // optional: signalled after each cycle
 }
 
+func (c *fakeCycle) ranPolicies() []cycle.PolicyRef {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]cycle.PolicyRef(nil), c.pols...)
+}
+
 func (c *fakeCycle) Run(_ context.Context, pol cycle.PolicyRef) *report.Report {
+	c.mu.Lock()
 	c.pols = append(c.pols, pol)
 	fs := append([]checks.Finding(nil), c.findings...)
+	c.mu.Unlock()
 	if c.ran != nil {
 		select {
 		case c.ran <- struct{}{}:
@@ -187,15 +211,24 @@ func TestSteadyStateSendsNothing(t *testing.T) {
 	if len(h.hub.patches) != patches || len(h.hub.sent) != msgs {
 		t.Errorf("steady state sent %d patches and %d messages, want none", len(h.hub.patches)-patches, len(h.hub.sent)-msgs)
 	}
-	// The heartbeat (default 1 h) re-sends the report and refreshes the twin.
+	// The heartbeat (default 1 h) refreshes the twin only: no report message.
 	h.clock = h.clock.Add(time.Hour)
 	h.d.cycle(context.Background())
-	if len(h.hub.patches) != patches+1 || len(h.hub.sent) != msgs+1 || h.hub.sent[msgs].props["messageType"] != sink.TypeReport {
-		t.Errorf("heartbeat: %d patches, %d messages", len(h.hub.patches)-patches, len(h.hub.sent)-msgs)
+	if len(h.hub.patches) != patches+1 || len(h.hub.sent) != msgs {
+		t.Errorf("heartbeat: %d patches, %d messages; want 1 and 0", len(h.hub.patches)-patches, len(h.hub.sent)-msgs)
 	}
 	last := h.hub.patches[len(h.hub.patches)-1]["readiness"].(map[string]any)
 	if last["heartbeat"] != h.clock.Format(time.RFC3339) {
 		t.Errorf("heartbeat = %v, want %v", last["heartbeat"], h.clock.Format(time.RFC3339))
+	}
+	// The full report goes out once a day (reporting.fullReport), compressed.
+	gz := h.hub.gzipped
+	for i := 0; i < 23; i++ {
+		h.clock = h.clock.Add(time.Hour)
+		h.d.cycle(context.Background())
+	}
+	if len(h.hub.sent) != msgs+1 || h.hub.sent[msgs].props["messageType"] != sink.TypeReport || h.hub.gzipped != gz+1 {
+		t.Errorf("after a day: %d messages (%d gzipped), want the daily report", len(h.hub.sent)-msgs, h.hub.gzipped-gz)
 	}
 }
 

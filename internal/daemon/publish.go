@@ -35,7 +35,9 @@ func (d *Daemon) resync() {
 // send hands ev to the sinks through the publisher, which scrubs it. What a
 // sink could not publish it keeps for the next event.
 func (d *Daemon) send(ctx context.Context, ev sink.Event) {
-	if err := d.pub.Publish(ctx, ev); err != nil {
+	err := d.pub.Publish(ctx, ev)
+	d.failed = err != nil
+	if err != nil {
 		d.Log.Warn().Err(err).Msg("not everything was published; will retry")
 	}
 }
