@@ -70,8 +70,8 @@ func (h *lockedHub) Send(_ context.Context, _ string, _ []byte, props map[string
 }
 
 func (h *lockedHub) RegisterMethod(context.Context, string, hub.MethodHandler) error { return nil }
-func (h *lockedHub) Reconnected() <-chan struct{}                                     { return h.reconnectC }
-func (h *lockedHub) DesiredChanged() <-chan struct{}                                  { return h.desiredC }
+func (h *lockedHub) Reconnected() <-chan struct{}                                    { return h.reconnectC }
+func (h *lockedHub) DesiredChanged() <-chan struct{}                                 { return h.desiredC }
 
 func (h *lockedHub) get(f func(*lockedHub) int) int {
 	h.mu.Lock()

@@ -21,12 +21,12 @@ const (
 
 // TwinSummary is the compact summary written to reported properties under "readiness".
 type TwinSummary struct {
-	SchemaVersion string        `json:"schemaVersion"`
-	Status        string        `json:"status"`
-	Score         int           `json:"score"`
-	Counts        Counts        `json:"counts"`
-	LastRun       time.Time     `json:"lastRun"`
-	DurationMs    int64         `json:"durationMs"`
+	SchemaVersion string    `json:"schemaVersion"`
+	Status        string    `json:"status"`
+	Score         int       `json:"score"`
+	Counts        Counts    `json:"counts"`
+	LastRun       time.Time `json:"lastRun"`
+	DurationMs    int64     `json:"durationMs"`
 	// Checks gives each check's worst status (fail, error, pass, skip), so
 	// that IoT Hub queries and ADM metrics count devices by check:
 	// properties.reported.readiness.checks.[[module-resource-limits]] = 'fail'.
