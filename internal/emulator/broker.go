@@ -382,6 +382,7 @@ func (e *Emulator) handleTelemetry(deviceID, moduleID, rest string, payload []by
 		return
 	}
 	m = e.recordMessage(m)
+	e.meter.bill(moduleID, BillD2C, billedMessageSize(m))
 	e.mu.Lock()
 	e.stats.received[[2]string{id, m.OutputName}]++
 	e.stats.messageBytes[id] += int64(m.Size)
@@ -428,6 +429,7 @@ func (e *Emulator) handleTwinRequest(cl *mqtt.Client, moduleID, topic string, bo
 		e.mu.Lock()
 		e.stats.getTwin[cl.ID]++
 		e.mu.Unlock()
+		e.meter.bill(moduleID, BillTwinRead, len(doc))
 		respond(200, "", doc)
 	case "$iothub/twin/patch/properties/reported":
 		v, err := e.patchReported(moduleID, body)
@@ -438,6 +440,7 @@ func (e *Emulator) handleTwinRequest(cl *mqtt.Client, moduleID, topic string, bo
 		e.mu.Lock()
 		e.stats.reported[cl.ID]++
 		e.mu.Unlock()
+		e.meter.bill(moduleID, BillReportedPatch, len(body))
 		e.log.Info("reported properties updated", "moduleId", moduleID, "version", v)
 		respond(204, "&$version="+strconv.FormatInt(v, 10), nil)
 	default:

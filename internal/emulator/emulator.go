@@ -93,6 +93,9 @@ type Config struct {
 	// MaxMessages caps the recorded device-to-cloud messages (oldest are
 	// forgotten first; default 10000).
 	MaxMessages int
+	// BillingBlockSize is the block the billing meter counts in (default
+	// 4096, IoT Hub's basic and standard tiers; the free tier meters 512).
+	BillingBlockSize int
 	// Logger receives the emulator's structured logs (default: discarded).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests may fake it.
@@ -118,6 +121,9 @@ func (c *Config) setDefaults() {
 	if c.MaxMessages == 0 {
 		c.MaxMessages = DefaultMaxMessages
 	}
+	if c.BillingBlockSize <= 0 {
+		c.BillingBlockSize = DefaultBillingBlockSize
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
@@ -140,9 +146,10 @@ type Emulator struct {
 	msgs     messageLog
 	conns    map[string]*connection
 	lastSeen map[string]time.Time
-	pending  map[methodKey]chan MethodResult
+	pending  map[methodKey]chan methodAnswer
 	ridSeq   uint64
 	stats    stats
+	meter    *billingMeter
 
 	started     bool
 	closed      bool
@@ -175,8 +182,9 @@ func New(cfg Config) (*Emulator, error) {
 		twins:    map[string]*twinRecord{},
 		conns:    map[string]*connection{},
 		lastSeen: map[string]time.Time{},
-		pending:  map[methodKey]chan MethodResult{},
+		pending:  map[methodKey]chan methodAnswer{},
 		stats:    newStats(),
+		meter:    newBillingMeter(cfg.BillingBlockSize, cfg.Now()),
 		stop:     make(chan struct{}),
 	}
 	b := make([]byte, 16)

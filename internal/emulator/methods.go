@@ -51,6 +51,12 @@ var errEmulatorClosed = errors.New("emulator closed")
 
 type methodKey struct{ moduleID, rid string }
 
+// methodAnswer is a module's response and the size of its body as sent.
+type methodAnswer struct {
+	MethodResult
+	size int
+}
+
 // InvokeMethod calls a direct method on a module the way IoT Hub does: it
 // waits up to ConnectTimeoutInSeconds (default 0) for the module to be
 // connected and subscribed, publishes $iothub/methods/POST/{name}/?$rid={rid}
@@ -89,6 +95,7 @@ func (e *Emulator) InvokeMethod(ctx context.Context, moduleID string, req Method
 	connDeadline := time.Now().Add(time.Duration(connTimeout) * time.Second)
 	for !e.IsSubscribed(moduleID, topic) {
 		if !time.Now().Before(connDeadline) {
+			e.meter.billMethod(moduleID, len(payload), 0, methodNotOnline)
 			return nil, ErrModuleNotOnline
 		}
 		select {
@@ -100,7 +107,7 @@ func (e *Emulator) InvokeMethod(ctx context.Context, moduleID string, req Method
 		}
 	}
 
-	ch := make(chan MethodResult, 1)
+	ch := make(chan methodAnswer, 1)
 	key := methodKey{moduleID, rid}
 	e.mu.Lock()
 	e.pending[key] = ch
@@ -111,6 +118,7 @@ func (e *Emulator) InvokeMethod(ctx context.Context, moduleID string, req Method
 		e.mu.Unlock()
 	}()
 	if err := e.deliver(moduleID, topic, payload); err != nil {
+		e.meter.billMethod(moduleID, len(payload), 0, methodNotOnline)
 		return nil, ErrModuleNotOnline
 	}
 	e.log.Info("direct method invoked", "moduleId", moduleID, "method", req.MethodName, "rid", rid)
@@ -121,8 +129,10 @@ func (e *Emulator) InvokeMethod(ctx context.Context, moduleID string, req Method
 		e.mu.Lock()
 		e.stats.methods[moduleID]++
 		e.mu.Unlock()
-		return &r, nil
+		e.meter.billMethod(moduleID, len(payload), r.size, methodAnswered)
+		return &r.MethodResult, nil
 	case <-timer.C:
+		e.meter.billMethod(moduleID, len(payload), 0, methodTimedOut)
 		e.log.Warn("direct method timed out", "moduleId", moduleID, "method", req.MethodName, "rid", rid, "timeoutSeconds", respTimeout)
 		return nil, ErrMethodTimeout
 	case <-ctx.Done():
@@ -159,7 +169,7 @@ func (e *Emulator) handleMethodResponse(moduleID, topic string, body []byte) {
 		return
 	}
 	select {
-	case ch <- MethodResult{Status: status, Payload: payload}:
+	case ch <- methodAnswer{MethodResult{Status: status, Payload: payload}, len(body)}:
 	default:
 	}
 	e.log.Info("direct method answered", "moduleId", moduleID, "rid", rid, "status", status)

@@ -309,6 +309,7 @@ func (e *Emulator) updateTwin(moduleID string, desired, tags map[string]any, rep
 		if err := e.deliver(moduleID, topic, body); err != nil {
 			e.log.Info("desired properties update not pushed", "module", moduleID, "version", version, "reason", err.Error())
 		} else {
+			e.meter.bill(moduleID, BillDesiredNotification, len(body))
 			e.log.Info("desired properties update pushed", "module", moduleID, "version", version)
 		}
 	}

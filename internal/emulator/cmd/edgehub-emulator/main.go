@@ -60,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.WorkloadDir, "workload-dir", "", "directory of the workload API sockets <dir>/<module>.sock (default <state-dir>/workload, or a temporary directory)")
 	fs.StringVar(&cfg.MetricsFile, "metrics-file", "", "Prometheus text file served verbatim at /metrics (default: generated edgehub_* metrics)")
 	fs.IntVar(&cfg.MaxMessages, "max-messages", emulator.DefaultMaxMessages, "device-to-cloud messages kept (oldest dropped first)")
+	fs.IntVar(&cfg.BillingBlockSize, "billing-block-size", emulator.DefaultBillingBlockSize,
+		"block in bytes of the billing meter at /emulator/billing (4096: basic and standard tiers; 512: free tier)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgehub-emulator [flags]\n\n"+

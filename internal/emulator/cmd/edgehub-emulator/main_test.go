@@ -22,7 +22,7 @@ func TestHelpAndBadFlags(t *testing.T) {
 		t.Fatalf("-h exit %d", code)
 	}
 	for _, f := range []string{"-device-id", "-iothub-hostname", "-gateway-hostname", "-module", "-state-dir", "-mqtt-addr",
-		"-service-addr", "-metrics-addr", "-workload-dir", "-metrics-file", "-max-messages", "-log-level"} {
+		"-service-addr", "-metrics-addr", "-workload-dir", "-metrics-file", "-max-messages", "-log-level", "-billing-block-size"} {
 		if !strings.Contains(errOut.String(), f+" ") {
 			t.Errorf("usage lacks %s", f)
 		}
