@@ -78,8 +78,21 @@ type Config struct {
 	// MQTTAddr is edgeHub's MQTT-over-TLS listener (default ":8883").
 	MQTTAddr string
 	// ServiceAddr is the HTTP listener of the IoT Hub service API and the
-	// /emulator endpoints (default "127.0.0.1:8080").
+	// /emulator endpoints (default "127.0.0.1:8080"); it ignores
+	// Authorization.
 	ServiceAddr string
+	// ServiceTLSAddr, when set, serves the same routes over HTTPS (server
+	// certificate from the Edge CA) and authenticates every request with
+	// the service policy, like IoT Hub: see ServiceConnectionString.
+	ServiceTLSAddr string
+	// ServicePolicyName and ServicePolicyKey are the shared access policy
+	// the TLS listener accepts (default "iothubowner"; the key, base64, is
+	// taken from StateDir or generated and persisted there).
+	ServicePolicyName string
+	ServicePolicyKey  string
+	// QueryPageSize is the page size of POST /devices/query when the request
+	// sets no x-ms-max-item-count (default 100).
+	QueryPageSize int
 	// MetricsAddr serves /metrics; empty disables it (the program's flag
 	// defaults to ":9600").
 	MetricsAddr string
@@ -124,6 +137,9 @@ func (c *Config) setDefaults() {
 	if c.BillingBlockSize <= 0 {
 		c.BillingBlockSize = DefaultBillingBlockSize
 	}
+	if c.QueryPageSize <= 0 {
+		c.QueryPageSize = DefaultQueryPageSize
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
@@ -150,6 +166,7 @@ type Emulator struct {
 	ridSeq   uint64
 	stats    stats
 	meter    *billingMeter
+	hub      *hubState // service policy, TLS listener, seeded fleet
 
 	started     bool
 	closed      bool
@@ -348,6 +365,11 @@ func (e *Emulator) Start(ctx context.Context) (err error) {
 	e.mu.Lock()
 	e.serviceURL = svcURL
 	e.mu.Unlock()
+	if e.cfg.ServiceTLSAddr != "" {
+		if err := e.startServiceTLS(); err != nil {
+			return err
+		}
+	}
 
 	// Metrics.
 	if e.cfg.MetricsAddr != "" {
@@ -392,7 +414,7 @@ func (e *Emulator) Start(ctx context.Context) (err error) {
 
 	e.log.Info("edgehub emulator started",
 		"deviceId", e.cfg.DeviceID, "iotHubHostname", e.cfg.IoTHubHostname, "gatewayHostname", e.cfg.GatewayHostname,
-		"mqtt", e.mqttAddr, "service", e.serviceURL, "metrics", e.metricsURL, "workloadDir", dir, "modules", names)
+		"mqtt", e.mqttAddr, "service", e.serviceURL, "serviceTLS", e.ServiceTLSURL(), "metrics", e.metricsURL, "workloadDir", dir, "modules", names)
 
 	go func() {
 		select {

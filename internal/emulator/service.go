@@ -12,14 +12,15 @@ import (
 )
 
 // serviceHandler serves the IoT Hub service API subset and the
-// emulator-only endpoints. api-version and Authorization are accepted and
-// ignored.
+// emulator-only endpoints. api-version is accepted and ignored; so is
+// Authorization, except on the TLS listener (servicetls.go).
 func (e *Emulator) serviceHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /twins/{device}/modules/{module}", e.svcGetTwin)
 	mux.HandleFunc("PATCH /twins/{device}/modules/{module}", func(w http.ResponseWriter, r *http.Request) { e.svcUpdateTwin(w, r, false) })
 	mux.HandleFunc("PUT /twins/{device}/modules/{module}", func(w http.ResponseWriter, r *http.Request) { e.svcUpdateTwin(w, r, true) })
 	mux.HandleFunc("POST /twins/{device}/modules/{module}/methods", e.svcInvokeMethod)
+	mux.HandleFunc("POST /devices/query", e.svcQuery)
 	mux.HandleFunc("GET /emulator/messages", e.svcListMessages)
 	mux.HandleFunc("DELETE /emulator/messages", func(w http.ResponseWriter, _ *http.Request) {
 		if err := e.ClearMessages(); err != nil {
