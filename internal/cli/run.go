@@ -28,6 +28,7 @@ func runCmd(ctx context.Context, env Env, args []string) int {
 	fs.SetOutput(env.Stderr)
 	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
+	metricsAddr := fs.String("metrics-addr", DefaultMetricsAddr, "where to serve Prometheus metrics (/metrics); the policy's exporter settings override it; empty turns it off")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -72,14 +73,18 @@ func runCmd(ctx context.Context, env Env, args []string) int {
 	specs := checks.Specs(checks.All())
 	runner := &policyRunner{c: &c, scrub: scrub, self: edge.ModuleID}
 	defer runner.Close()
+	metrics := sink.NewMetrics(sink.MetricsLabels{IoTHub: edge.IoTHubHostname, EdgeDevice: edge.DeviceID, Version: Version})
+	exp := &exporter{handler: metrics.Handler(), flagAddr: *metricsAddr, log: log}
+	defer exp.stop()
 	d := &daemon.Daemon{
 		Hub:   client,
 		Cycle: runner,
 		Specs: specs,
-		// The twin first: the policy ack and summary, then the messages.
-		Sinks:    []sink.Sink{sink.NewTwin(client), sink.NewD2C(client, sink.DefaultOutput, sink.DefaultMaxQueue)},
+		// The twin first: the policy ack and summary, then the messages, then the metrics endpoint.
+		Sinks:    []sink.Sink{sink.NewTwin(client), sink.NewD2C(client, sink.DefaultOutput, sink.DefaultMaxQueue), metrics},
 		Scrubber: scrub,
 		Log:      log,
+		OnPolicy: exp.apply,
 	}
 	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error().Err(err).Msg("module mode ended")

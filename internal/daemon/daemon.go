@@ -62,6 +62,9 @@ type Daemon struct {
 	Now      func() time.Time
 	// WatchdogEvery is how often Run looks for a stall (default a minute).
 	WatchdogEvery time.Duration
+	// OnPolicy, when set, is told of every policy put in force, the
+	// default one first (the metrics endpoint follows it).
+	OnPolicy func(*policy.Policy)
 
 	scrub *redact.Scrubber
 
@@ -72,11 +75,12 @@ type Daemon struct {
 	prior    *priorState       // what the twin said before this process's first cycle
 
 	// publish.go
-	pub        *sink.Publisher
-	reported   map[string]any // reported properties read from the twin, for the next event
-	resyncing  bool           // the next event resyncs after a reconnection
-	lastFull   time.Time      // when the full state was last published to the twin (heartbeat)
-	lastReport time.Time      // when the full report message was last sent
+	pub           *sink.Publisher
+	reported      map[string]any // reported properties read from the twin, for the next event
+	resyncing     bool           // the next event resyncs after a reconnection
+	lastFull      time.Time      // when the full state was last published to the twin (heartbeat)
+	lastReport    time.Time      // when the full report message was last sent
+	lastPublished time.Time      // when every sink last published successfully
 
 	// schedule.go
 	runNow chan chan *report.Report
@@ -102,6 +106,9 @@ func (d *Daemon) setup() {
 	d.runNow = make(chan chan *report.Report)
 	d.pol = cycle.PolicyRef{Policy: policy.Default(d.Specs), Source: "default"}
 	d.progress, d.interval = d.now(), d.pol.Policy.Interval
+	if d.OnPolicy != nil {
+		d.OnPolicy(d.pol.Policy)
+	}
 }
 
 func (d *Daemon) now() time.Time {

@@ -92,6 +92,9 @@ func (d *Daemon) applyDesired(desired map[string]any) bool {
 	}
 	d.pol = cycle.PolicyRef{Policy: p, Source: "twin", Version: version}
 	d.ack = &sink.PolicyAck{Version: version, Status: sink.PolicyApplied, Errors: []string{}, AppliedVersion: version}
+	if d.OnPolicy != nil {
+		d.OnPolicy(p)
+	}
 	d.Log.Info().Int64("version", version).Str("profile", p.Profile).Dur("interval", p.Interval).
 		Int("exemptions", len(p.Exemptions)).Msg("policy applied")
 	return true

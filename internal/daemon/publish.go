@@ -11,7 +11,8 @@ import (
 // acknowledgement, and the twin's reported properties and the resync when a
 // (re)connection just brought them. The cycle adds what changed.
 func (d *Daemon) event(now time.Time) sink.Event {
-	ev := sink.Event{Time: now, Report: d.latest(), Policy: d.ack, Reported: d.reported, Resync: d.resyncing}
+	ev := sink.Event{Time: now, Report: d.latest(), Policy: d.ack, Reported: d.reported, Resync: d.resyncing,
+		LastPublished: d.lastPublished}
 	d.reported, d.resyncing = nil, false
 	return ev
 }
@@ -37,6 +38,9 @@ func (d *Daemon) resync() {
 func (d *Daemon) send(ctx context.Context, ev sink.Event) {
 	err := d.pub.Publish(ctx, ev)
 	d.failed = err != nil
+	if err == nil {
+		d.lastPublished = d.now()
+	}
 	if err != nil {
 		d.Log.Warn().Err(err).Msg("not everything was published; will retry")
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"path"
 	"sort"
@@ -52,6 +53,14 @@ type Policy struct {
 	Metrics    Endpoints
 	// AllowEnv lists environment variable names whose values may appear in output.
 	AllowEnv []string
+	// Exporter is module mode's Prometheus endpoint.
+	Exporter Exporter
+}
+
+// Exporter configures the Prometheus endpoint of module mode.
+type Exporter struct {
+	Enabled bool   // default true
+	Address string // host:port to listen on; empty: the --metrics-addr flag (default :9600)
 }
 
 // CheckPolicy is the effective setting of one check.
@@ -218,6 +227,7 @@ func (d *decoder) policy(raw any) *Policy {
 		Heartbeat:     DefaultHeartbeat,
 		FullReport:    DefaultFullReport,
 		Compress:      true,
+		Exporter:      Exporter{Enabled: true},
 		Metrics:       Endpoints{EdgeHub: DefaultEdgeHubMetrics, EdgeAgent: DefaultEdgeAgentMetric},
 	}
 	top, ok := d.object("", raw)
@@ -280,11 +290,44 @@ func (d *decoder) policy(raw any) *Policy {
 					p.AllowEnv, _ = d.strList(join(k, rk), m[rk])
 				}
 			}
+		case "exporter":
+			d.exporter(k, v, &p.Exporter)
 		default:
-			d.errf(k, "unknown key (known: schemaVersion, profile, interval, reporting, checks, exemptions, metrics, redaction)")
+			d.errf(k, "unknown key (known: schemaVersion, profile, interval, reporting, checks, exemptions, metrics, redaction, exporter)")
 		}
 	}
 	return p
+}
+
+// exporter reads {"enabled": bool, "address": "host:port"}.
+func (d *decoder) exporter(p string, v any, dst *Exporter) {
+	m, ok := d.object(p, v)
+	if !ok {
+		return
+	}
+	for _, k := range sortedKeys(m) {
+		kp := join(p, k)
+		switch k {
+		case "enabled":
+			if b, ok := m[k].(bool); ok {
+				dst.Enabled = b
+			} else {
+				d.errf(kp, "must be a boolean, got %s", describe(m[k]))
+			}
+		case "address":
+			s, ok := d.str(kp, m[k])
+			if !ok {
+				continue
+			}
+			if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+				d.errf(kp, "must be host:port or :port, got %q", s)
+				continue
+			}
+			dst.Address = s
+		default:
+			d.errf(kp, "unknown key (known: address, enabled)")
+		}
+	}
 }
 
 func (d *decoder) duration(p string, v any, min time.Duration, dst *time.Duration) {

@@ -44,6 +44,9 @@ type Event struct {
 	ReportDue bool
 	// CompressReport sends the report message gzip-compressed.
 	CompressReport bool
+	// LastPublished is when the sinks last published everything to IoT Hub
+	// (zero: not yet), for the metrics.
+	LastPublished time.Time
 	// Resync tells that the upstream connection came back: what it holds may
 	// be stale, so publish the full state.
 	Resync bool
