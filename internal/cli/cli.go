@@ -57,6 +57,7 @@ const usage = `usage: edge-readiness <command> [flags]
 commands:
   check   run the checks once, print the report, exit 1 when the device is not ready
   run     module mode: run the checks every interval and report
+  fleet   service side: the readiness of every device of an IoT hub, from the module twins
   version print the version
 
 run 'edge-readiness <command> -h' for the command's flags.
@@ -76,6 +77,8 @@ func Main(ctx context.Context, env Env) int {
 		return checkCmd(ctx, env, env.Args[1:])
 	case "run":
 		return runCmd(ctx, env, env.Args[1:])
+	case "fleet":
+		return fleetCmd(ctx, env, env.Args[1:])
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, "edge-readiness", Version)
 		return ExitOK

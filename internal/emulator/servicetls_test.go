@@ -179,7 +179,7 @@ func TestServicePolicyPersists(t *testing.T) {
 	cs := e.ServiceConnectionString()
 	_ = e.Close()
 	e2 := startEmulator(t, cfg)
-	key := func(s string) string { return s[strings.Index(s, "SharedAccessKey="):] }
+	key := func(s string) string { _, k, _ := strings.Cut(s, "SharedAccessKey="); return k }
 	if key(e2.ServiceConnectionString()) != key(cs) {
 		t.Error("the service policy key changed across a restart with the same state directory")
 	}

@@ -1,0 +1,124 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func doc(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestTwinFromDoc(t *testing.T) {
+	tw, err := TwinFromDoc(doc(t, `{"deviceId":"d1","moduleId":"readiness","connectionState":"Disconnected","properties":{
+		"desired":{"schemaVersion":"1","reporting":{"heartbeat":"15m"},"$version":3},
+		"reported":{"readiness":{"schemaVersion":"1","status":"notReady","score":42,"counts":{"total":60},
+			"lastRun":"2026-03-01T10:00:00Z","heartbeat":"2026-03-01T09:00:00Z",
+			"checks":{"a":"fail","b":{"status":"error"},"c":7},
+			"failing":[{"id":"a","severity":"critical","status":"fail","msg":"x"},"junk",{"severity":"warning"}],"failingOmitted":2},
+			"$version":9}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := tw.Summary
+	if tw.DeviceID != "d1" || tw.ModuleID != "readiness" || tw.ConnectionState != "Disconnected" || tw.Heartbeat != 15*time.Minute || s == nil {
+		t.Fatalf("twin = %+v", tw)
+	}
+	if s.Status != "notReady" || *s.Score != 42 || !s.Heartbeat.Equal(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) || s.FailingOmitted != 2 ||
+		len(s.Failing) != 1 || s.Failing[0] != (Failing{ID: "a", Severity: "critical", Status: "fail"}) ||
+		len(s.Checks) != 2 || s.Checks["a"] != "fail" || s.Checks["b"] != "error" {
+		t.Errorf("summary = %+v", s)
+	}
+
+	// Lenient: lastRun when there is no heartbeat; fields of another type
+	// are left empty; an invalid desired policy gives no interval.
+	tw, err = TwinFromDoc(doc(t, `{"deviceId":"d2","moduleId":"readiness","properties":{
+		"desired":{"reporting":{"heartbeat":"1s"}},
+		"reported":{"readiness":{"status":3,"score":"high","lastRun":"2026-03-01T10:00:00Z","failing":{"a":1}}}}}`))
+	if err != nil || tw.Heartbeat != 0 || tw.Summary.Status != "" || tw.Summary.Score != nil ||
+		!tw.Summary.Heartbeat.Equal(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)) || tw.Summary.Failing != nil {
+		t.Errorf("lenient: %+v %+v, %v", tw, tw.Summary, err)
+	}
+
+	// No summary, no desired policy.
+	tw, err = TwinFromDoc(doc(t, `{"deviceId":"d3","moduleId":"readiness","properties":{"desired":{},"reported":{"readiness":"x"}}}`))
+	if err != nil || tw.Summary != nil || tw.Heartbeat != 0 {
+		t.Errorf("no summary: %+v, %v", tw, err)
+	}
+	if _, err := TwinFromDoc(doc(t, `{"moduleId":"readiness"}`)); err == nil {
+		t.Error("a twin without deviceId was accepted")
+	}
+}
+
+func TestModuleQuery(t *testing.T) {
+	q, err := ModuleQuery("readiness")
+	if err != nil || q != "SELECT * FROM devices.modules WHERE moduleId = 'readiness'" {
+		t.Errorf("%q, %v", q, err)
+	}
+	if _, err := ModuleQuery("edge-Readiness_2:a.b"); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{"", "it's", "a b", `a\b`, "é", strings.Repeat("m", 129)} {
+		if _, err := ModuleQuery(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// pages is a Querier handing out documents in pages, reusing the maps of
+// the previous page as amenzhinsky/iothub's json decoding does.
+type pages [][]string
+
+func (p pages) QueryDevices(_ context.Context, query string, fn func(map[string]any) error) error {
+	if !strings.Contains(query, "moduleId = 'readiness'") {
+		return errors.New("unexpected query " + query)
+	}
+	var buf []map[string]any
+	for _, page := range p {
+		for i, s := range page {
+			if i >= len(buf) {
+				buf = append(buf, map[string]any{})
+			}
+			_ = json.Unmarshal([]byte(s), &buf[i]) // merges into the old map
+		}
+		for i := range page {
+			if err := fn(buf[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func TestQueryCopiesEachRow(t *testing.T) {
+	q := pages{
+		{`{"deviceId":"a","moduleId":"readiness","properties":{"reported":{"readiness":{"status":"ready"}}}}`,
+			`{"deviceId":"b","moduleId":"readiness","properties":{"reported":{}}}`},
+		{`{"deviceId":"c","moduleId":"readiness","properties":{"reported":{"readiness":{"status":"notReady"}}}}`},
+		{`{"deviceId":"a","moduleId":"readiness","properties":{"reported":{}}}`}, // a repeated row is dropped
+	}
+	twins, err := Query(context.Background(), q, "readiness")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(twins) != 3 || twins[0].DeviceID != "a" || twins[0].Summary.Status != "ready" || twins[1].Summary != nil ||
+		twins[2].DeviceID != "c" || twins[2].Summary.Status != "notReady" {
+		t.Errorf("twins = %+v", twins)
+	}
+	if _, err := Query(context.Background(), q, "it's"); err == nil {
+		t.Error("a module id with a quote was queried")
+	}
+	bad := pages{{`{"moduleId":"readiness"}`}}
+	if _, err := Query(context.Background(), bad, "readiness"); err == nil {
+		t.Error("a row without deviceId was accepted")
+	}
+}
