@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/emulator"
 )
@@ -44,9 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("edgehub-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg      emulator.Config
-		modules  moduleFlag
-		logLevel string
+		cfg       emulator.Config
+		modules   moduleFlag
+		logLevel  string
+		fleetSize int
 	)
 	fs.StringVar(&cfg.DeviceID, "device-id", emulator.DefaultDeviceID, "IoT Edge device id")
 	fs.StringVar(&cfg.IoTHubHostname, "iothub-hostname", emulator.DefaultIoTHubHostname, "IoT Hub hostname modules authenticate against")
@@ -56,6 +58,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "directory persisting the Edge CA, module keys, twins and messages (empty: nothing persists)")
 	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", emulator.DefaultMQTTAddr, "MQTT over TLS listen address")
 	fs.StringVar(&cfg.ServiceAddr, "service-addr", emulator.DefaultServiceAddr, "HTTP listen address of the IoT Hub service API and /emulator endpoints")
+	fs.StringVar(&cfg.ServiceTLSAddr, "service-tls-addr", "",
+		"HTTPS listen address of the same service API, authenticated like IoT Hub with the policy iothubowner, "+
+			"whose key is kept in <state-dir>/service-policy.json (empty disables; needs -state-dir)")
+	fs.IntVar(&fleetSize, "fleet", 0, "seed N more devices (fleet-0001 ...) whose readiness module twins hold a mix of statuses, "+
+		"failing checks and heartbeats, for POST /devices/query and the fleet command")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", emulator.DefaultMetricsAddr, "Prometheus /metrics listen address (empty disables)")
 	fs.StringVar(&cfg.WorkloadDir, "workload-dir", "", "directory of the workload API sockets <dir>/<module>.sock (default <state-dir>/workload, or a temporary directory)")
 	fs.StringVar(&cfg.MetricsFile, "metrics-file", "", "Prometheus text file served verbatim at /metrics (default: generated edgehub_* metrics)")
@@ -76,6 +83,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
+	if cfg.ServiceTLSAddr != "" && cfg.StateDir == "" {
+		fmt.Fprintln(stderr, "-service-tls-addr needs -state-dir: the service policy key is kept there")
+		return 2
+	}
+	if fleetSize < 0 {
+		fmt.Fprintf(stderr, "-fleet must not be negative, got %d\n", fleetSize)
 		return 2
 	}
 	var level slog.Level
@@ -110,6 +125,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := e.Start(ctx); err != nil {
 		log.Error("cannot start the emulator", "err", err)
 		return 1
+	}
+	if fleetSize > 0 {
+		if err := e.SeedFleet("readiness", fleetSize, sampleFleet(time.Now())); err != nil {
+			log.Error("cannot seed the fleet", "err", err)
+			_ = e.Close()
+			return 1
+		}
+		log.Info("fleet seeded", "devices", fleetSize, "module", "readiness")
 	}
 	<-ctx.Done()
 	log.Info("signal received, stopping")
