@@ -253,6 +253,13 @@ const (
 // exemption.
 func TestManifestPassesChecks(t *testing.T) {
 	m, _ := loadManifest(t)
+	checkManifestDevice(t, m)
+}
+
+// checkManifestDevice runs every check on the synthetic device m deploys,
+// with the readiness module's desired properties as the policy.
+func checkManifestDevice(t *testing.T, m *manifest) {
+	t.Helper()
 	pol, err := policy.Decode(m.ModulesContent.Readiness.Desired, checks.Specs(checks.All()))
 	if err != nil {
 		t.Fatalf("readiness desired properties: %v", err)
