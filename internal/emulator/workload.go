@@ -72,51 +72,77 @@ func isWorkloadAPIVersion(v string) bool {
 }
 
 // authorizeModule applies the checks shared by the module routes: a known
-// module (404), the socket's own module (403) and its generation id (400).
+// module that is the socket's own (403 otherwise, like aziot-edged's
+// auth_caller, which finds no container of that module for the caller).
 func (e *Emulator) authorizeModule(w http.ResponseWriter, r *http.Request, owner string) (ModuleIdentity, bool) {
-	module, genid := r.PathValue("module"), r.PathValue("genid")
+	module := r.PathValue("module")
 	e.mu.Lock()
 	id, ok := e.modules[module]
 	e.mu.Unlock()
-	if !ok {
-		workloadError(w, http.StatusNotFound, "module not found: %s", module)
-		return id, false
-	}
-	if module != owner {
+	if !ok || module != owner {
 		e.log.Warn("workload request refused", "socketModule", owner, "requestedModule", module, "path", r.URL.Path)
 		workloadError(w, http.StatusForbidden, "forbidden: the caller is module %s and cannot act as module %s", owner, module)
-		return id, false
-	}
-	if genid != id.GenerationID {
-		workloadError(w, http.StatusBadRequest, "invalid generation id %q for module %s", genid, module)
 		return id, false
 	}
 	return id, true
 }
 
-type signRequest struct {
-	KeyID string `json:"keyId"`
-	Algo  string `json:"algo"`
-	Data  string `json:"data"`
+// readWorkloadBody reads a POST body as aziot-edged's HTTP server does
+// (http-common server.rs): an empty body, or one whose Content-Type is
+// neither absent nor application/json, reaches the route as no body at all;
+// JSON that does not decode into v is 422. It reports whether v was filled;
+// false with written set means an error was answered.
+func readWorkloadBody(w http.ResponseWriter, r *http.Request, v any) (present, written bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		workloadError(w, http.StatusBadRequest, "%v", err)
+		return false, true
+	}
+	if len(body) == 0 {
+		return false, false
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mediaType, _, _ := strings.Cut(ct, ";")
+		if strings.TrimSpace(mediaType) != "application/json" {
+			return false, false
+		}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		workloadError(w, http.StatusUnprocessableEntity, "%v", err)
+		return false, true
+	}
+	return true, false
 }
 
+// signRequest is what aziot-edged reads of a sign request: keyId and algo
+// are ignored (the module key, HMAC-SHA256).
+type signRequest struct {
+	Data *string `json:"data"`
+}
+
+// workloadSign signs with the module key. As aziot-edged does, the
+// generation id in the path is ignored, the body is read only with
+// Content-Type application/json (or none), and "data" is required.
 func (e *Emulator) workloadSign(w http.ResponseWriter, r *http.Request, owner string) {
+	var req signRequest
+	present, written := readWorkloadBody(w, r, &req)
+	if written {
+		return
+	}
+	if present && req.Data == nil {
+		workloadError(w, http.StatusUnprocessableEntity, "missing field `data`")
+		return
+	}
 	id, ok := e.authorizeModule(w, r, owner)
 	if !ok {
 		return
 	}
-	var req signRequest
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil || json.Unmarshal(body, &req) != nil {
-		workloadError(w, http.StatusBadRequest, "invalid sign request body")
+	if !present {
+		workloadError(w, http.StatusBadRequest, "missing request body")
 		return
 	}
-	if req.Algo != "" && !strings.EqualFold(req.Algo, "HMACSHA256") {
-		workloadError(w, http.StatusBadRequest, "unsupported algo %q", req.Algo)
-		return
-	}
-	data, err := base64.StdEncoding.DecodeString(req.Data)
-	if err != nil || req.Data == "" {
+	data, err := base64.StdEncoding.DecodeString(*req.Data)
+	if err != nil {
 		workloadError(w, http.StatusBadRequest, "data must be base64")
 		return
 	}
@@ -134,15 +160,23 @@ func (e *Emulator) workloadSign(w http.ResponseWriter, r *http.Request, owner st
 }
 
 func (e *Emulator) workloadServerCert(w http.ResponseWriter, r *http.Request, owner string) {
-	if _, ok := e.authorizeModule(w, r, owner); !ok {
-		return
-	}
 	var req struct {
 		CommonName string `json:"commonName"`
 		Expiration string `json:"expiration"`
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil || json.Unmarshal(body, &req) != nil || req.CommonName == "" {
+	present, written := readWorkloadBody(w, r, &req)
+	if written {
+		return
+	}
+	id, ok := e.authorizeModule(w, r, owner)
+	if !ok {
+		return
+	}
+	if r.PathValue("genid") != id.GenerationID {
+		workloadError(w, http.StatusBadRequest, "invalid generation id %q for module %s", r.PathValue("genid"), owner)
+		return
+	}
+	if !present || req.CommonName == "" {
 		workloadError(w, http.StatusBadRequest, "invalid certificate request body: commonName is required")
 		return
 	}

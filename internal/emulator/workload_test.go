@@ -1,11 +1,14 @@
 package emulator
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -77,22 +80,73 @@ func TestWorkloadAPI(t *testing.T) {
 		}
 	})
 	t.Run("unknown module", func(t *testing.T) {
+		// aziot-edged's auth_caller finds no container of that module: 403.
 		status, raw := doJSON(t, c, "POST", base+signPath("ghost", "1")+"?api-version=2018-06-28", signBody, nil)
-		if status != 404 || !strings.Contains(string(raw), `"message"`) {
+		if status != 403 || !strings.Contains(string(raw), `"message"`) {
 			t.Fatalf("got %d %s", status, raw)
 		}
 	})
-	t.Run("bad generation id", func(t *testing.T) {
-		status, raw := doJSON(t, c, "POST", base+signPath(testModule, "123")+"?api-version=2018-06-28", signBody, nil)
-		if status != 400 {
+	t.Run("generation id ignored", func(t *testing.T) {
+		var got map[string]string
+		status, raw := doJSON(t, c, "POST", base+signPath(testModule, "123")+"?api-version=2018-06-28", signBody, &got)
+		if status != 200 || got["digest"] == "" {
 			t.Fatalf("got %d %s", status, raw)
 		}
 	})
 	t.Run("bad body", func(t *testing.T) {
-		for _, body := range []any{"{", map[string]string{"data": "!!"}, map[string]string{"algo": "MD5", "data": data}, map[string]string{}} {
-			status, raw := doJSON(t, c, "POST", base+signPath(testModule, id.GenerationID)+"?api-version=2018-06-28", body, nil)
-			if status != 400 {
-				t.Fatalf("%v: got %d %s", body, status, raw)
+		for _, tc := range []struct {
+			body any
+			want int
+		}{
+			{"{", 422},                             // not JSON
+			{map[string]string{}, 422},             // no data
+			{map[string]int{"data": 1}, 422},       // data not a string
+			{map[string]string{"data": "!!"}, 400}, // data not base64
+		} {
+			status, raw := doJSON(t, c, "POST", base+signPath(testModule, id.GenerationID)+"?api-version=2018-06-28", tc.body, nil)
+			if status != tc.want {
+				t.Fatalf("%v: got %d %s, want %d", tc.body, status, raw, tc.want)
+			}
+		}
+		// keyId and algo are ignored: the module key, HMAC-SHA256.
+		var got map[string]string
+		status, raw := doJSON(t, c, "POST", base+signPath(testModule, id.GenerationID)+"?api-version=2018-06-28",
+			map[string]string{"keyId": "secondary", "algo": "MD5", "data": data}, &got)
+		if status != 200 || got["digest"] == "" {
+			t.Fatalf("algo MD5: got %d %s", status, raw)
+		}
+	})
+	t.Run("content type", func(t *testing.T) {
+		// aziot-edged reads the body only without Content-Type or with
+		// application/json; otherwise the route sees no body (aziot-edge
+		// >= 1.3 broke clients sending text/plain).
+		raw, _ := json.Marshal(signBody)
+		for _, tc := range []struct {
+			contentType string
+			body        []byte
+			want        int
+		}{
+			{"application/json", raw, 200},
+			{"application/json; charset=utf-8", raw, 200},
+			{"", raw, 200},
+			{"text/plain", raw, 400},
+			{"application/json", nil, 400},
+		} {
+			req, _ := http.NewRequest("POST", base+signPath(testModule, id.GenerationID)+"?api-version=2018-06-28", bytes.NewReader(tc.body))
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("Content-Type %q, %d-byte body: %d %s, want %d", tc.contentType, len(tc.body), resp.StatusCode, out, tc.want)
+			}
+			if tc.want == 400 && !strings.Contains(string(out), "missing request body") {
+				t.Errorf("Content-Type %q: %s", tc.contentType, out)
 			}
 		}
 	})
