@@ -11,14 +11,15 @@ const (
 	// BillD2C is a device-to-cloud message: ceil(size/block) with size = body
 	// + system-property values + application-property names and values.
 	BillD2C = "d2c"
-	// BillReportedPatch is a reported-properties update reaching IoT Hub:
-	// ceil(patch size/block).
-	BillReportedPatch = "reportedPatch"
-	// BillTwinRead is a twin read (GET) served by IoT Hub: ceil(twin
+	// BillReportedPatch is a reported-properties update reaching IoT Hub
+	// (one per upstream sync of the merged pending patch): ceil(patch
 	// size/block).
+	BillReportedPatch = "reportedPatch"
+	// BillTwinRead is a twin read served by IoT Hub (not one served from
+	// edgeHub's store while offline): ceil(twin size/block).
 	BillTwinRead = "twinRead"
-	// BillDesiredNotification is a desired-properties notification sent to
-	// the module: ceil(patch size/block).
+	// BillDesiredNotification is IoT Hub's notification of a desired change
+	// to edgeHub, for a module subscribed to them: ceil(patch size/block).
 	BillDesiredNotification = "desiredNotification"
 	// BillMethod is a direct method: request blocks plus response blocks,
 	// each at least 1.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -27,6 +28,22 @@ type connection struct {
 	lastActivity time.Time
 	apiVersion   string
 	clientType   string
+	tokenExpiry  time.Time // the "se" of the SAS token it connected with
+
+	// inbound holds the client's PUBLISH packets, processed one at a time
+	// in order, as edgeHub's protocol gateway does; done closes with the
+	// connection.
+	inbound chan packets.Packet
+	done    chan struct{}
+
+	// out serialises server-to-client publications, so that packet ids are
+	// written in the order they are queued in unacked.
+	out sync.Mutex
+	// The fields below are guarded by Emulator.mu.
+	nextPacketID    uint16
+	unacked         []uint16  // QoS 1 packet ids sent and not acknowledged, oldest first
+	outOfOrderAcks  int64     // PUBACKs that were not for the oldest unacknowledged publication
+	methodsActiveAt time.Time // when the $iothub/methods/POST/ subscription takes effect; zero: none
 }
 
 // Connection describes a connected module client.
@@ -41,6 +58,18 @@ type Connection struct {
 	ClientType    string    `json:"clientType,omitempty"`
 	CleanSession  bool      `json:"cleanSession"`
 	Subscriptions []string  `json:"subscriptions"`
+	// TokenExpiry is the expiry of the SAS token the connection was
+	// authenticated with.
+	TokenExpiry time.Time `json:"tokenExpiry"`
+	// UnackedPublishes counts QoS 1 publications to the module not yet
+	// acknowledged in order (edgeHub's pending-acknowledgement queue).
+	UnackedPublishes int `json:"unackedPublishes"`
+	// OutOfOrderPubacks counts PUBACKs that did not acknowledge the oldest
+	// pending publication: edgeHub logs and ignores them.
+	OutOfOrderPubacks int64 `json:"outOfOrderPubacks"`
+	// MethodsActiveAt is when the direct-method subscription takes effect
+	// (absent: no such subscription).
+	MethodsActiveAt *time.Time `json:"methodsActiveAt,omitempty"`
 }
 
 // Connections lists the connected module clients, sorted by module.
@@ -58,7 +87,15 @@ func (e *Emulator) Connections() []Connection {
 			APIVersion:   c.apiVersion,
 			ClientType:   c.clientType,
 			CleanSession: c.client.Properties.Clean,
+			TokenExpiry:  c.tokenExpiry,
+
+			UnackedPublishes:  len(c.unacked),
+			OutOfOrderPubacks: c.outOfOrderAcks,
 		})
+		if !c.methodsActiveAt.IsZero() {
+			at := c.methodsActiveAt
+			out[len(out)-1].MethodsActiveAt = &at
+		}
 	}
 	clients := make(map[string]*mqtt.Client, len(e.conns))
 	for m, c := range e.conns {
@@ -78,12 +115,33 @@ func (e *Emulator) Connections() []Connection {
 }
 
 // IsSubscribed reports whether the module is connected with a subscription
-// matching topic (e.g. "$iothub/methods/POST/x/?$rid=1").
+// matching topic (e.g. "$iothub/methods/POST/x/?$rid=1") that takes effect:
+// a direct-method subscription counts only MethodSubscriptionDelay after its
+// SUBSCRIBE, as on edgeHub.
 func (e *Emulator) IsSubscribed(moduleID, topic string) bool {
 	e.mu.Lock()
 	c, ok := e.conns[moduleID]
 	e.mu.Unlock()
-	return ok && !c.client.Closed() && subscribed(c.client, topic)
+	return ok && e.deliverable(c, topic)
+}
+
+func isMethodTopic(topic string) bool { return strings.HasPrefix(topic, "$iothub/methods/POST/") }
+
+// deliverable reports whether a publication on topic would reach c.
+func (e *Emulator) deliverable(c *connection, topic string) bool {
+	if c.client.Closed() {
+		return false
+	}
+	if _, ok := subscriptionQoS(c.client, topic); !ok {
+		return false
+	}
+	if isMethodTopic(topic) {
+		e.mu.Lock()
+		at := c.methodsActiveAt
+		e.mu.Unlock()
+		return !at.IsZero() && !e.now().Before(at)
+	}
+	return true
 }
 
 // matchTopic reports whether an MQTT topic filter matches a topic name;
@@ -107,40 +165,18 @@ func matchTopic(filter, topic string) bool {
 	return len(fs) == len(ts)
 }
 
-func subscribed(cl *mqtt.Client, topic string) bool {
-	for f := range cl.State.Subscriptions.GetAll() {
+// subscriptionQoS returns the highest QoS of cl's subscriptions matching
+// topic, and whether there is one.
+func subscriptionQoS(cl *mqtt.Client, topic string) (byte, bool) {
+	var qos byte
+	found := false
+	for f, sub := range cl.State.Subscriptions.GetAll() {
 		if matchTopic(f, topic) {
-			return true
+			found = true
+			qos = max(qos, sub.Qos)
 		}
 	}
-	return false
-}
-
-// deliver publishes to the module's own connection only, as IoT Hub does for
-// $iothub topics: never through the broker's topic tree, so that no other
-// client (wildcard subscriptions included) can receive it.
-func (e *Emulator) deliver(moduleID, topic string, payload []byte) error {
-	e.mu.Lock()
-	c, ok := e.conns[moduleID]
-	e.mu.Unlock()
-	if !ok {
-		return errNotConnected
-	}
-	return deliverTo(c.client, topic, payload)
-}
-
-func deliverTo(cl *mqtt.Client, topic string, payload []byte) error {
-	if cl.Closed() {
-		return errNotConnected
-	}
-	if !subscribed(cl, topic) {
-		return errNotSubscribed
-	}
-	return cl.WritePacket(packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 0},
-		TopicName:   topic,
-		Payload:     payload,
-	})
+	return qos, found
 }
 
 // usernameInfo is the parsed MQTT username
@@ -187,7 +223,7 @@ func (h *mqttHook) ID() string { return "edgehub-emulator" }
 func (h *mqttHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished,
-		mqtt.OnDisconnect, mqtt.OnPublish, mqtt.OnPublished:
+		mqtt.OnDisconnect, mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnPacketRead:
 		return true
 	}
 	return false
@@ -242,7 +278,10 @@ func (e *Emulator) authenticate(pk packets.Packet) error {
 		return errors.New("no SAS token in the password")
 	}
 	hosts := []string{e.cfg.IoTHubHostname, e.cfg.GatewayHostname}
-	if err := VerifyModuleSASToken(string(pk.Connect.Password), id.Key, hosts, deviceID, moduleID, e.now()); err != nil {
+	// edgeHub allows MaxClockSkew after the expiry: verify as of that much
+	// earlier.
+	asOf := e.now().Add(-orZero(e.cfg.EdgeHub.TokenClockSkew))
+	if err := VerifyModuleSASToken(string(pk.Connect.Password), id.Key, hosts, deviceID, moduleID, asOf); err != nil {
 		return fmt.Errorf("SAS token: %w", err)
 	}
 	return nil
@@ -252,23 +291,34 @@ func (h *mqttHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	e := h.e
 	deviceID, moduleID := splitClientID(cl.ID)
 	u, _ := parseUsername(string(pk.Connect.Username))
+	tok, _ := ParseSASToken(string(pk.Connect.Password)) // verified by OnConnectAuthenticate
 	now := e.now()
 	c := &connection{
 		client: cl, deviceID: deviceID, moduleID: moduleID,
 		connectedAt: now, lastActivity: now,
 		apiVersion: u.query.Get("api-version"), clientType: u.query.Get("DeviceClientType"),
+		tokenExpiry: time.Unix(tok.Se, 0).UTC(),
+		inbound:     make(chan packets.Packet, 256),
+		done:        make(chan struct{}),
 	}
 	e.mu.Lock()
 	e.conns[moduleID] = c
+	e.edge.byClient[cl] = c
 	e.stats.connectSuccess[cl.ID]++
 	e.mu.Unlock()
-	e.log.Info("mqtt client connected", "clientId", cl.ID, "remote", cl.Net.Remote, "cleanSession", cl.Properties.Clean, "apiVersion", c.apiVersion)
+	go e.processInbound(c)
+	e.log.Info("mqtt client connected", "clientId", cl.ID, "remote", cl.Net.Remote, "cleanSession", cl.Properties.Clean,
+		"apiVersion", c.apiVersion, "tokenExpiry", c.tokenExpiry)
 }
 
 func (h *mqttHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	e := h.e
 	_, moduleID := splitClientID(cl.ID)
 	e.mu.Lock()
+	if c, ok := e.edge.byClient[cl]; ok {
+		delete(e.edge.byClient, cl)
+		close(c.done)
+	}
 	if c, ok := e.conns[moduleID]; ok && c.client == cl {
 		delete(e.conns, moduleID)
 		e.lastSeen[moduleID] = e.now()
@@ -312,67 +362,95 @@ func publishAllowed(deviceID, moduleID, topic string) bool {
 	if rest, ok := strings.CutPrefix(topic, telemetryPrefix(deviceID, moduleID)); ok {
 		return rest == "" || strings.HasPrefix(rest, "/")
 	}
-	lower := strings.ToLower(topic)
-	return strings.HasPrefix(lower, "$iothub/twin/get/") ||
-		strings.HasPrefix(lower, "$iothub/twin/patch/properties/reported/") ||
+	// Every twin topic reaches the twin handler, which closes the
+	// connection on an operation edgeHub does not know, as edgeHub does.
+	return strings.HasPrefix(strings.ToLower(topic), "$iothub/twin/") ||
 		strings.HasPrefix(topic, "$iothub/methods/res/")
 }
 
-func subscribeAllowed(deviceID, moduleID, filter string) bool {
-	for _, p := range []string{
-		"$iothub/twin/res/",
-		"$iothub/twin/PATCH/properties/desired/",
-		"$iothub/methods/POST/",
-		"devices/" + deviceID + "/modules/" + moduleID + "/",
-	} {
-		if strings.HasPrefix(filter, p) {
-			return true
-		}
-	}
-	return false
+// subscribeAllowed grants every filter, as edgeHub's protocol gateway does
+// (unknown ones are only logged by edgeHub): nothing is ever published
+// through the broker's topic tree, so a wildcard receives nothing but what
+// the module's own $iothub topics carry. The broker's own $SYS topics stay
+// closed.
+func subscribeAllowed(_, _, filter string) bool {
+	return !strings.HasPrefix(filter, "$SYS")
 }
 
-// OnPublish consumes every client publication: IoT Hub topics are requests
-// to the hub, never messages for other clients. Telemetry is recorded here,
-// before the broker sends PUBACK, so that an acknowledged message is always
-// visible through the service API.
+// OnPublish takes every client publication out of the broker: IoT Hub
+// topics are requests to the hub, never messages for other clients. Each is
+// queued for the connection's sequential processor, which acknowledges it
+// (PUBACK at QoS 1) only once processed, as edgeHub does: an acknowledged
+// message is always visible through the service API.
 func (h *mqttHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
 	}
-	deviceID, moduleID := splitClientID(cl.ID)
-	if rest, ok := strings.CutPrefix(pk.TopicName, telemetryPrefix(deviceID, moduleID)); ok {
-		h.e.handleTelemetry(deviceID, moduleID, rest, pk.Payload)
+	e := h.e
+	e.mu.Lock()
+	c := e.edge.byClient[cl]
+	e.mu.Unlock()
+	if c != nil {
+		select {
+		case c.inbound <- pk:
+		case <-c.done:
+		}
 	}
-	return pk, packets.CodeSuccessIgnore
+	return pk, packets.ErrRejectPacket // no PUBACK from the broker, no delivery
 }
 
-// OnPublished runs after the broker acknowledged the publication.
-func (h *mqttHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
-	if cl.Net.Inline {
-		return
+// processInbound handles a connection's publications one at a time, in the
+// order received, until the connection closes.
+func (e *Emulator) processInbound(c *connection) {
+	for {
+		select {
+		case <-c.done:
+			return
+		case pk := <-c.inbound:
+			e.processPublish(c, pk)
+		}
 	}
-	e := h.e
-	_, moduleID := splitClientID(cl.ID)
+}
+
+func (e *Emulator) processPublish(c *connection, pk packets.Packet) {
 	e.mu.Lock()
-	if c, ok := e.conns[moduleID]; ok && c.client == cl {
-		c.lastActivity = e.now()
-	}
+	c.lastActivity = e.now()
 	e.mu.Unlock()
 	topic := pk.TopicName
 	switch {
+	case strings.HasPrefix(topic, telemetryPrefix(c.deviceID, c.moduleID)):
+		rest := strings.TrimPrefix(topic, telemetryPrefix(c.deviceID, c.moduleID))
+		e.handleTelemetry(c.deviceID, c.moduleID, rest, pk.Payload, pk.FixedHeader.Dup, pk.FixedHeader.Retain)
 	case strings.HasPrefix(strings.ToLower(topic), "$iothub/twin/"):
-		e.handleTwinRequest(cl, moduleID, topic, pk.Payload)
+		if !e.handleTwinRequest(c, topic, pk.Payload) {
+			return // the connection is closed: no acknowledgement
+		}
 	case strings.HasPrefix(topic, "$iothub/methods/res/"):
-		e.handleMethodResponse(moduleID, topic, pk.Payload)
+		e.handleMethodResponse(c.moduleID, topic, pk.Payload)
+	}
+	if pk.FixedHeader.Qos > 0 {
+		err := c.client.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID})
+		if err != nil {
+			e.log.Debug("puback not sent", "clientId", c.client.ID, "packetId", pk.PacketID, "reason", err.Error())
+		}
 	}
 }
 
-func (e *Emulator) handleTelemetry(deviceID, moduleID, rest string, payload []byte) {
+func (e *Emulator) handleTelemetry(deviceID, moduleID, rest string, payload []byte, dup, retain bool) {
 	m, err := newMessage(deviceID, moduleID, strings.TrimPrefix(rest, "/"), payload, e.now())
+	if err == nil {
+		// edgeHub's protocol gateway turns the DUP and RETAIN flags into
+		// application properties (DupPropertyName, RetainPropertyName).
+		if dup {
+			m.setProperty("mqtt-dup", "true")
+		}
+		if retain {
+			m.setProperty("mqtt-retain", "true")
+		}
+	}
 	id := deviceID + "/" + moduleID
-	if err == nil && m.Size > MaxMessageSize {
-		err = fmt.Errorf("message size %d bytes exceeds the %d-byte limit", m.Size, MaxMessageSize)
+	if n := routingSize(m); err == nil && n > MaxMessageSize {
+		err = fmt.Errorf("message size %d bytes exceeds the %d-byte limit", n, MaxMessageSize)
 	}
 	if err != nil {
 		e.mu.Lock()
@@ -381,13 +459,23 @@ func (e *Emulator) handleTelemetry(deviceID, moduleID, rest string, payload []by
 		e.log.Warn("message refused", "moduleId", moduleID, "outputName", m.OutputName, "size", len(payload), "reason", err.Error())
 		return
 	}
-	m = e.recordMessage(m)
-	e.meter.bill(moduleID, BillD2C, billedMessageSize(m))
 	e.mu.Lock()
 	e.stats.received[[2]string{id, m.OutputName}]++
 	e.stats.messageBytes[id] += int64(m.Size)
 	e.mu.Unlock()
-	e.log.Info("message received", "index", m.Index, "moduleId", moduleID, "outputName", m.OutputName, "size", m.Size)
+	if e.queueIfOffline(m) {
+		e.log.Info("message stored until IoT Hub is reachable", "moduleId", moduleID, "outputName", m.OutputName, "size", m.Size)
+		return
+	}
+	e.deliverMessage(m)
+}
+
+// deliverMessage hands a message to the hub side: recorded and billed.
+func (e *Emulator) deliverMessage(m Message) {
+	m.EnqueuedTime = e.now().UTC()
+	m = e.recordMessage(m)
+	e.meter.bill(m.ModuleID, BillD2C, billedMessageSize(m))
+	e.log.Info("message received", "index", m.Index, "moduleId", m.ModuleID, "outputName", m.OutputName, "size", m.Size)
 }
 
 // splitTopicQuery splits "path/?a=b" into the path without trailing "/"
@@ -398,52 +486,57 @@ func splitTopicQuery(topic string) (string, url.Values) {
 	return strings.TrimSuffix(p, "/"), vals
 }
 
-func (e *Emulator) handleTwinRequest(cl *mqtt.Client, moduleID, topic string, body []byte) {
+// handleTwinRequest answers $iothub/twin/GET and
+// $iothub/twin/PATCH/properties/reported as edgeHub does. It returns false
+// when the request was malformed and the connection closed (edgeHub's
+// topic parser throws then).
+func (e *Emulator) handleTwinRequest(c *connection, topic string, body []byte) bool {
+	cl := c.client
 	path, q := splitTopicQuery(topic)
 	rid := q.Get("$rid")
-	if rid == "" {
-		e.log.Warn("twin request without $rid ignored", "clientId", cl.ID, "topic", topic)
-		return
-	}
-	respond := func(status int, extra string, payload []byte) {
-		t := "$iothub/twin/res/" + strconv.Itoa(status) + "/?$rid=" + url.QueryEscape(rid) + extra
-		if err := deliverTo(cl, t, payload); err != nil {
+	op := strings.ToLower(path)
+	respond := func(status int, payload []byte) {
+		t := "$iothub/twin/res/" + strconv.Itoa(status) + "/?$rid=" + url.QueryEscape(rid)
+		if err := e.deliverTo(c, t, payload); err != nil {
 			e.log.Warn("twin response not delivered", "clientId", cl.ID, "topic", t, "reason", err.Error())
 		}
 	}
-	fail := func(err error) {
-		var te *twinErr
-		if !errors.As(err, &te) {
-			te = &twinErr{500, 500001, err.Error()}
-		}
-		e.log.Warn("twin request failed", "clientId", cl.ID, "topic", topic, "status", te.status, "reason", te.msg)
-		respond(te.status, "", iotHubErrorBody(te.code, te.msg, e.now()))
-	}
-	switch strings.ToLower(path) {
-	case "$iothub/twin/get":
-		doc, err := e.deviceTwinDoc(moduleID)
+	switch {
+	case op == "$iothub/twin/get" && rid != "":
+		doc, err := e.twinForModule(c)
 		if err != nil {
-			fail(&twinErr{404, 404001, err.Error()})
-			return
+			e.log.Warn("twin request failed", "clientId", cl.ID, "topic", topic, "status", 500, "reason", err.Error())
+			respond(500, nil)
+			return true
 		}
 		e.mu.Lock()
 		e.stats.getTwin[cl.ID]++
 		e.mu.Unlock()
-		e.meter.bill(moduleID, BillTwinRead, len(doc))
-		respond(200, "", doc)
-	case "$iothub/twin/patch/properties/reported":
-		v, err := e.patchReported(moduleID, body)
-		if err != nil {
-			fail(err)
-			return
+		respond(200, doc)
+	case op == "$iothub/twin/patch/properties/reported":
+		// $rid is optional: without it the patch is applied and not
+		// answered.
+		if err := e.acceptReported(c.moduleID, body); err != nil {
+			var te *twinErr
+			if !errors.As(err, &te) {
+				te = &twinErr{500, 500001, err.Error()}
+			}
+			e.log.Warn("reported properties refused", "clientId", cl.ID, "topic", topic, "status", te.status, "reason", te.msg)
+			if rid != "" {
+				respond(te.status, nil) // edgeHub's error answers have no body
+			}
+			return true
 		}
 		e.mu.Lock()
 		e.stats.reported[cl.ID]++
 		e.mu.Unlock()
-		e.meter.bill(moduleID, BillReportedPatch, len(body))
-		e.log.Info("reported properties updated", "moduleId", moduleID, "version", v)
-		respond(204, "&$version="+strconv.FormatInt(v, 10), nil)
+		if rid != "" {
+			respond(204, nil) // no $version: edgeHub answers before syncing upstream
+		}
 	default:
-		fail(&twinErr{400, 400004, "unsupported twin operation " + path})
+		e.log.Warn("malformed twin request: connection closed", "clientId", cl.ID, "topic", topic)
+		cl.Stop(fmt.Errorf("malformed twin request %q", topic))
+		return false
 	}
+	return true
 }

@@ -109,6 +109,10 @@ type Config struct {
 	// BillingBlockSize is the block the billing meter counts in (default
 	// 4096, IoT Hub's basic and standard tiers; the free tier meters 512).
 	BillingBlockSize int
+	// EdgeHub sets edgeHub's timing and connectivity behaviour
+	// (re-authentication, method-subscription delay, reported-property sync,
+	// offline mode); zero values are edgeHub's defaults.
+	EdgeHub EdgeHubConfig
 	// Logger receives the emulator's structured logs (default: discarded).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests may fake it.
@@ -137,6 +141,7 @@ func (c *Config) setDefaults() {
 	if c.BillingBlockSize <= 0 {
 		c.BillingBlockSize = DefaultBillingBlockSize
 	}
+	c.EdgeHub.setDefaults()
 	if c.QueryPageSize <= 0 {
 		c.QueryPageSize = DefaultQueryPageSize
 	}
@@ -166,6 +171,7 @@ type Emulator struct {
 	ridSeq   uint64
 	stats    stats
 	meter    *billingMeter
+	edge     *edgeState
 	hub      *hubState // service policy, TLS listener, seeded fleet
 
 	started     bool
@@ -202,6 +208,7 @@ func New(cfg Config) (*Emulator, error) {
 		pending:  map[methodKey]chan methodAnswer{},
 		stats:    newStats(),
 		meter:    newBillingMeter(cfg.BillingBlockSize, cfg.Now()),
+		edge:     newEdgeState(cfg.EdgeHub),
 		stop:     make(chan struct{}),
 	}
 	b := make([]byte, 16)
@@ -331,9 +338,12 @@ func (e *Emulator) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("mqtt listener %s: %w", e.cfg.MQTTAddr, err)
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumQos = 1              // IoT Hub supports QoS 0 and 1
-	caps.RetainAvailable = 0         // and ignores retain
-	caps.MaximumPacketSize = 1 << 20 // larger messages than 256 KB are counted and dropped
+	caps.MaximumQos = 1      // IoT Hub supports QoS 0 and 1
+	caps.RetainAvailable = 0 // and ignores retain
+	// edgeHub closes the connection on a packet over 262,144 bytes, fixed
+	// header included; the broker counts the remaining length + 1, and such
+	// packets have 3 bytes of length.
+	caps.MaximumPacketSize = MaxInboundPacketSize - 3
 	caps.MaximumSessionExpiryInterval = 3600
 	broker := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
@@ -412,6 +422,7 @@ func (e *Emulator) Start(ctx context.Context) (err error) {
 		e.mu.Unlock()
 	}
 
+	e.startEdgeHubLoops()
 	e.log.Info("edgehub emulator started",
 		"deviceId", e.cfg.DeviceID, "iotHubHostname", e.cfg.IoTHubHostname, "gatewayHostname", e.cfg.GatewayHostname,
 		"mqtt", e.mqttAddr, "service", e.serviceURL, "serviceTLS", e.ServiceTLSURL(), "metrics", e.metricsURL, "workloadDir", dir, "modules", names)

@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"unicode"
 )
@@ -82,35 +83,74 @@ const (
 	twinMaxSafeInteger = 4503599627370495
 )
 
-// validateReportedPatch applies edgeHub's checks on a reported properties
-// patch: property names without '.', '$', '#', whitespace or control
-// characters and at most 1 KB, string values at most 4 KB, integers within
-// +-2^52, depth at most 10 and no null inside arrays.
+// validateReportedPatch applies edgeHub's ReportedPropertiesValidator to a
+// reported-properties patch alone: property names at most 1024 bytes without
+// control characters, '.', '$', '#' or whitespace; values other than
+// integers at most 4096 bytes as text; integers within [-2^52, 2^52-1];
+// objects nested at most 10 levels below the root (arrays are neither
+// counted nor looked into, except that they hold no null); the whole patch
+// at most 32 KiB of JSON.
 func validateReportedPatch(patch map[string]any) error {
-	return validateObject(patch, 1)
+	if err := validateProperties(patch, 1); err != nil {
+		return err
+	}
+	b, _ := marshalCompact(patch)
+	if len(b) > twinMaxDocLength {
+		return fmt.Errorf("twin properties size %d exceeds maximum %d", len(b), twinMaxDocLength)
+	}
+	return validateArrayContent(patch)
 }
 
-func validateObject(m map[string]any, depth int) error {
-	if depth > twinMaxDepth {
-		return fmt.Errorf("nested depth of twin property exceeds %d", twinMaxDepth)
+// validateProperties is ValidateTwinProperties: depth is that of m's
+// properties, 1 for the root's.
+func validateProperties(m map[string]any, depth int) error {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	for k, v := range m {
+	sort.Strings(keys)
+	for _, k := range keys {
 		if err := validateName(k); err != nil {
 			return err
 		}
-		if err := validateValue(k, v, depth, false); err != nil {
-			return err
+		switch v := m[k].(type) {
+		case map[string]any:
+			if depth > twinMaxDepth {
+				return fmt.Errorf("nested depth of twin property exceeds %d", twinMaxDepth)
+			}
+			if err := validateProperties(v, depth+1); err != nil {
+				return err
+			}
+		case []any: // not validated here
+		case json.Number:
+			if isInteger(v) {
+				i, err := v.Int64()
+				if err != nil || i > twinMaxSafeInteger || i < -twinMaxSafeInteger-1 {
+					return fmt.Errorf("property %s has an out of bound value. Valid values are between %d and %d", k, -twinMaxSafeInteger-1, twinMaxSafeInteger)
+				}
+			} else if len(v.String()) > twinMaxValueLength {
+				return valueTooLong(k, len(v.String()))
+			}
+		case string:
+			if len(v) > twinMaxValueLength {
+				return valueTooLong(k, len(v))
+			}
 		}
 	}
 	return nil
 }
 
+func valueTooLong(name string, n int) error {
+	return fmt.Errorf("value associated with property name %s has length %d that exceeds maximum length of %d", name, n, twinMaxValueLength)
+}
+
+// isInteger tells a JSON integer from a float the way Json.NET does: no
+// fraction and no exponent.
+func isInteger(n json.Number) bool { return !strings.ContainsAny(n.String(), ".eE") }
+
 func validateName(name string) error {
 	if len(name) > twinMaxNameLength {
 		return fmt.Errorf("length of property name %.10s.. exceeds maximum length of %d", name, twinMaxNameLength)
-	}
-	if name == "" {
-		return fmt.Errorf("property name must not be empty")
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || r == '.' || r == '$' || r == '#' || unicode.IsSpace(r) {
@@ -120,30 +160,23 @@ func validateName(name string) error {
 	return nil
 }
 
-func validateValue(name string, v any, depth int, inArray bool) error {
+// validateArrayContent refuses null inside arrays, at any depth.
+func validateArrayContent(v any) error {
 	switch t := v.(type) {
-	case nil:
-		if inArray {
-			return fmt.Errorf("arrays cannot contain 'null' as value")
-		}
-	case map[string]any:
-		return validateObject(t, depth+1)
 	case []any:
-		if depth+1 > twinMaxDepth {
-			return fmt.Errorf("nested depth of twin property exceeds %d", twinMaxDepth)
-		}
 		for _, x := range t {
-			if err := validateValue(name, x, depth+1, true); err != nil {
+			if x == nil {
+				return fmt.Errorf("arrays cannot contain 'null' as value")
+			}
+			if err := validateArrayContent(x); err != nil {
 				return err
 			}
 		}
-	case string:
-		if len(t) > twinMaxValueLength {
-			return fmt.Errorf("value associated with property name %s has length %d that exceeds maximum length of %d", name, len(t), twinMaxValueLength)
-		}
-	case json.Number:
-		if i, err := t.Int64(); err == nil && (i > twinMaxSafeInteger || i < -twinMaxSafeInteger-1) {
-			return fmt.Errorf("property %s has an out of bound value", name)
+	case map[string]any:
+		for _, x := range t {
+			if err := validateArrayContent(x); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

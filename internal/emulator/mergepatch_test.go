@@ -71,14 +71,23 @@ func TestValidateReportedPatch(t *testing.T) {
 		`{"a":"` + long + `"}`,
 		`{"a":[1,null]}`,
 		`{"n":4503599627370496}`,
-		`{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":1}}}}}}}}}}}`,
+		// 11 objects below the root: edgeHub allows 10.
+		`{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":1}}}}}}}}}}}}`,
+		`{"a":"` + strings.Repeat("y", 32*1024) + `"}`, // patch over 32 KiB (and value over 4 KiB)
+		`{"a":[{"b":[1,null]}]}`,                       // null deep inside an array
 	}
 	for _, s := range bad {
 		if err := validateReportedPatch(mustObject(t, s)); err == nil {
 			t.Errorf("%.60s: want error", s)
 		}
 	}
-	good := []string{`{"a":null}`, `{"a":{"b":[1,"x",{"c":true}]}}`, `{"n":4503599627370495}`, `{"f":1.5}`}
+	good := []string{`{"a":null}`, `{"a":{"b":[1,"x",{"c":true}]}}`, `{"n":4503599627370495}`, `{"f":1.5}`,
+		// 10 objects below the root, as edgeHub allows (the emulator used to
+		// refuse this one level earlier).
+		`{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":1}}}}}}}}}}}`,
+		// edgeHub checks names neither inside arrays nor for emptiness.
+		`{"a":[{"b.c":1}],"":1}`,
+	}
 	for _, s := range good {
 		if err := validateReportedPatch(mustObject(t, s)); err != nil {
 			t.Errorf("%s: %v", s, err)

@@ -9,9 +9,39 @@ import (
 	"unicode/utf8"
 )
 
-// MaxMessageSize is IoT Hub's limit for a device-to-cloud message: body plus
-// the names and values of its properties.
+// MaxMessageSize is edgeHub's limit for a device-to-cloud message as it
+// routes it (RoutingEdgeHub.ValidateMessageSize): see routingSize. A larger
+// message is acknowledged and dropped.
 const MaxMessageSize = 256 * 1024
+
+// internalPropertyNames are edgeHub's names of the system properties a
+// module sends (SystemProperties.cs); a message's routed size counts these.
+var internalPropertyNames = map[string]string{
+	"$.exp": "absolute-expiry-time", "$.cid": "correlationId", "$.mid": "messageId", "$.to": "to", "$.uid": "userId",
+	"ack": "ack", "$.on": "outputName", "$.ct": "contentType", "$.ce": "contentEncoding", "$.schema": "messageSchema",
+	"iothub-operation": "operation", "$.ctime": "creationTime",
+}
+
+// routingSize approximates the size edgeHub checks against MaxMessageSize
+// (Routing.Core Message.Size): the body, the names and values of the
+// properties with system properties under edgeHub's internal names, plus the
+// ones edgeHub adds (connectionDeviceId, connectionModuleId, edgeMessageId,
+// a GUID, and edgeHubOriginInterface). It is a little over the on-the-wire
+// size, so a packet just under edgeHub's packet limit can still be refused.
+func routingSize(m Message) int {
+	n := len(m.Payload())
+	for _, props := range []map[string]string{m.SystemProperties, m.Properties} {
+		for k, v := range props {
+			if internal, ok := internalPropertyNames[k]; ok {
+				k = internal
+			}
+			n += len(k) + len(v)
+		}
+	}
+	n += len("connectionDeviceId") + len(m.DeviceID) + len("connectionModuleId") + len(m.ModuleID)
+	n += len("edgeMessageId") + 36 + len("edgeHubOriginInterface") + len("Internal")
+	return n
+}
 
 // Message is a device-to-cloud message the emulator received.
 type Message struct {
@@ -52,6 +82,18 @@ type MessageFilter struct {
 type messageLog struct {
 	NextIndex int64     `json:"nextIndex"`
 	Messages  []Message `json:"messages"`
+	// Queued are messages edgeHub acknowledged while IoT Hub was
+	// unreachable, delivered when it is reachable again.
+	Queued []Message `json:"queued,omitempty"`
+}
+
+// setProperty adds an application property.
+func (m *Message) setProperty(name, value string) {
+	if old, ok := m.Properties[name]; ok {
+		m.Size -= len(name) + len(old)
+	}
+	m.Properties[name] = value
+	m.Size += len(name) + len(value)
 }
 
 // parsePropertyBag parses the URL-encoded "k=v&k2=v2" suffix of a telemetry

@@ -91,9 +91,10 @@ func (e *Emulator) InvokeMethod(ctx context.Context, moduleID string, req Method
 	}
 	topic := "$iothub/methods/POST/" + req.MethodName + "/?$rid=" + rid
 
-	// Wait for the module to be connected and subscribed.
+	// Wait for the module to be connected and subscribed (and for edgeHub
+	// to reach the hub).
 	connDeadline := time.Now().Add(time.Duration(connTimeout) * time.Second)
-	for !e.IsSubscribed(moduleID, topic) {
+	for e.Offline() || !e.IsSubscribed(moduleID, topic) {
 		if !time.Now().Before(connDeadline) {
 			e.meter.billMethod(moduleID, len(payload), 0, methodNotOnline)
 			return nil, ErrModuleNotOnline
@@ -173,18 +174,6 @@ func (e *Emulator) handleMethodResponse(moduleID, topic string, body []byte) {
 	default:
 	}
 	e.log.Info("direct method answered", "moduleId", moduleID, "rid", rid, "status", status)
-}
-
-// iotHubErrorBody renders IoT Hub's JSON error document.
-func iotHubErrorBody(code int, msg string, now time.Time) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"errorCode":    code,
-		"trackingId":   newTrackingID(),
-		"message":      msg,
-		"info":         map[string]any{},
-		"timestampUtc": now.UTC().Format(time.RFC3339Nano),
-	})
-	return b
 }
 
 func newTrackingID() string {

@@ -25,9 +25,10 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if _, err := e1.UpdateDesired(testModule, map[string]any{"interval": "5m", "nested": map[string]any{"a": 1}}, false, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e1.patchReported(testModule, []byte(`{"status":"ready","score":{"value":97}}`)); err != nil {
+	if err := e1.acceptReported(testModule, []byte(`{"status":"ready","score":{"value":97}}`)); err != nil {
 		t.Fatal(err)
 	}
+	e1.syncReportedModule(testModule)
 	m, _ := newMessage(cfg.DeviceID, testModule, "%24.on=readiness&%24.ct=application%2Fjson&kind=report", []byte(`{"ok":true}`), e1.now())
 	e1.recordMessage(m)
 	tw1, _ := e1.GetTwin(testModule)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -26,6 +25,10 @@ type twinRecord struct {
 	Tags     map[string]any `json:"tags,omitempty"`
 	Desired  twinSection    `json:"desired"`
 	Reported twinSection    `json:"reported"`
+	// PendingReported is the merged reported-properties patch edgeHub
+	// accepted and has not yet synced to the hub (nulls kept: they delete
+	// upstream). It stays while the hub rejects it.
+	PendingReported map[string]any `json:"pendingReported,omitempty"`
 }
 
 func newTwinRecord(deviceID, moduleID string, now time.Time) *twinRecord {
@@ -136,7 +139,9 @@ func (e *Emulator) persistTwinsLocked() error {
 func (e *Emulator) moduleTwinLocked(t *twinRecord) ModuleTwin {
 	state, last := "Disconnected", time.Time{}
 	if c, ok := e.conns[t.ModuleID]; ok {
-		state = "Connected"
+		if !e.edge.offline { // the hub sees the module through edgeHub's upstream connection
+			state = "Connected"
+		}
 		last = c.lastActivity
 	} else if a, ok := e.lastSeen[t.ModuleID]; ok {
 		last = a
@@ -183,51 +188,15 @@ func (e *Emulator) GetTwin(moduleID string) (ModuleTwin, error) {
 	return e.moduleTwinLocked(t), nil
 }
 
-// deviceTwinDoc is the document a module gets for $iothub/twin/GET.
-func (e *Emulator) deviceTwinDoc(moduleID string) ([]byte, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.twinLocked(moduleID)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(map[string]any{
+// twinDocLocked renders the document a module gets for $iothub/twin/GET
+// from the hub's twin: {"desired":{…,"$version"},"reported":{…,"$version"}}.
+// e.mu must be held.
+func twinDocLocked(t *twinRecord) []byte {
+	b, _ := json.Marshal(map[string]any{
 		"desired":  t.Desired.doc(false),
 		"reported": t.Reported.doc(false),
 	})
-}
-
-// patchReported merges a reported properties patch sent by the module and
-// returns the new reported $version.
-func (e *Emulator) patchReported(moduleID string, body []byte) (int64, error) {
-	patch, err := decodeObject(body)
-	if err != nil {
-		return 0, &twinErr{400, 400004, err.Error()}
-	}
-	if err := validateReportedPatch(patch); err != nil {
-		return 0, &twinErr{400, 400004, err.Error()}
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.twinLocked(moduleID)
-	if err != nil {
-		return 0, &twinErr{404, 404001, err.Error()}
-	}
-	merged := copyMap(t.Reported.Properties)
-	MergePatch(merged, patch)
-	if n := docSize(merged); n > twinMaxDocLength {
-		return 0, &twinErr{400, 400004, fmt.Sprintf("twin properties size %d exceeds maximum %d", n, twinMaxDocLength)}
-	}
-	now := e.now()
-	t.Reported.Properties = merged
-	t.Reported.Version++
-	t.Reported.LastUpdated = now.UTC()
-	stampMetadata(t.Reported.Metadata, patch, now.UTC().Format(time.RFC3339Nano), 0)
-	t.Version++
-	if err := e.persistTwinsLocked(); err != nil {
-		e.log.Error("persist twins", "err", err)
-	}
-	return t.Reported.Version, nil
+	return b
 }
 
 // UpdateDesired merge-patches (replace=false) or replaces (replace=true) the
@@ -304,14 +273,7 @@ func (e *Emulator) updateTwin(moduleID string, desired, tags map[string]any, rep
 	e.mu.Unlock()
 
 	if push != nil {
-		body, _ := json.Marshal(push)
-		topic := "$iothub/twin/PATCH/properties/desired/?$version=" + strconv.FormatInt(version, 10)
-		if err := e.deliver(moduleID, topic, body); err != nil {
-			e.log.Info("desired properties update not pushed", "module", moduleID, "version", version, "reason", err.Error())
-		} else {
-			e.meter.bill(moduleID, BillDesiredNotification, len(body))
-			e.log.Info("desired properties update pushed", "module", moduleID, "version", version)
-		}
+		e.notifyDesired(moduleID, push, version)
 	}
 	return view, nil
 }

@@ -70,6 +70,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.BillingBlockSize, "billing-block-size", emulator.DefaultBillingBlockSize,
 		"block in bytes of the billing meter at /emulator/billing (4096: basic and standard tiers; 512: free tier)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	eh := &cfg.EdgeHub
+	fs.DurationVar(&eh.ReauthPeriod, "reauth-period", emulator.DefaultReauthPeriod,
+		"how often live connections are re-authenticated; an expired token closes its connection (negative: never)")
+	fs.DurationVar(&eh.TokenClockSkew, "token-clock-skew", emulator.DefaultTokenClockSkew,
+		"grace after a SAS token's expiry, at connect and re-authentication (negative: none)")
+	fs.DurationVar(&eh.TokenMaxAge, "token-max-age", 0,
+		"treat every token as expired this long after its connection was made (0: tokens live until their own expiry, as on edgeHub)")
+	fs.DurationVar(&eh.MethodSubscriptionDelay, "method-subscription-delay", emulator.DefaultMethodSubscriptionDelay,
+		"delay before a direct-method subscription receives calls (negative: none)")
+	fs.DurationVar(&eh.ReportedSyncInterval, "reported-sync-interval", emulator.DefaultReportedSyncInterval,
+		"minimum interval between two upstream syncs of reported properties")
+	fs.BoolVar(&eh.Offline, "offline", false, "start with IoT Hub unreachable (PUT /emulator/offline switches it)")
+	fs.DurationVar(&eh.OfflineTwinDelay, "offline-twin-delay", emulator.DefaultOfflineTwinDelay,
+		"how long a twin read takes while IoT Hub is unreachable (negative: none)")
+	fs.DurationVar(&eh.MinTwinSyncPeriod, "min-twin-sync-period", emulator.DefaultMinTwinSyncPeriod,
+		"when IoT Hub is reachable again, re-read a module's twin only if not read within this period (negative: always)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: edgehub-emulator [flags]\n\n"+
 			"Emulates edgeHub (MQTT for modules), the IoT Edge workload API and IoT Hub's service API.\n\nFlags:\n")

@@ -22,10 +22,15 @@ func TestHelpAndBadFlags(t *testing.T) {
 		t.Fatalf("-h exit %d", code)
 	}
 	for _, f := range []string{"-device-id", "-iothub-hostname", "-gateway-hostname", "-module", "-state-dir", "-mqtt-addr",
-		"-service-addr", "-metrics-addr", "-workload-dir", "-metrics-file", "-max-messages", "-log-level", "-billing-block-size"} {
+		"-service-addr", "-metrics-addr", "-workload-dir", "-metrics-file", "-max-messages", "-log-level", "-billing-block-size",
+		"-reauth-period", "-token-clock-skew", "-token-max-age", "-method-subscription-delay", "-reported-sync-interval",
+		"-offline-twin-delay", "-min-twin-sync-period"} {
 		if !strings.Contains(errOut.String(), f+" ") {
 			t.Errorf("usage lacks %s", f)
 		}
+	}
+	if !strings.Contains(errOut.String(), "  -offline\n") { // a boolean flag: no value in the usage
+		t.Errorf("usage lacks -offline")
 	}
 	if code := run([]string{"-nope"}, io.Discard, io.Discard); code != 2 {
 		t.Fatalf("unknown flag exit %d, want 2", code)
