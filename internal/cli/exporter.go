@@ -69,16 +69,6 @@ func (e *exporter) apply(p *policy.Policy) {
 	e.log.Info().Str("address", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
 }
 
-// listening is the address the endpoint listens on, "" when off.
-func (e *exporter) listening() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.ln == nil {
-		return ""
-	}
-	return e.ln.Addr().String()
-}
-
 func (e *exporter) stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -166,7 +166,9 @@ func TestFailedPublicationIsRetried(t *testing.T) {
 	go func() { done <- d.Run(ctx) }()
 	defer func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
 	}()
 	<-cyc.ran // the first cycle: its report and patch fail
 	h.mu.Lock()

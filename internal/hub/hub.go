@@ -85,8 +85,10 @@ func Dial(ctx context.Context, env edgeenv.Env, roots *x509.CertPool, log zerolo
 				c.paho = pc
 				subscribe := len(c.methods) > 0
 				c.mu.Unlock()
-				if subscribe {
-					c.subscribeMethods(pc) // again after every reconnection: a clean session forgets it
+				if subscribe { // again after every reconnection: a clean session forgets it
+					if err := c.subscribeMethods(pc); err != nil {
+						log.Warn().Err(err).Msg("direct methods unavailable until the next reconnection")
+					}
 				}
 				if n > 1 {
 					log.Info().Msg("reconnected to edgeHub")
