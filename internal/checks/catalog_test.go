@@ -74,7 +74,7 @@ func TestCatalogMatchesChecksMD(t *testing.T) {
 	catalog := readCatalog(t)
 	sections := map[string]bool{checks.SecDevice: true, checks.SecDeployment: true, checks.SecContainers: true,
 		checks.SecNetworking: true, checks.SecSolution: true, checks.SecSecurity: true, checks.SecOperations: true}
-	needs := map[facts.Fact]bool{checks.NeedEngine: true, checks.NeedContainers: true, checks.NeedEdgeAgentStats: true, checks.NeedEdgeHubStats: true,
+	needs := map[facts.Fact]bool{checks.NeedEngine: true, checks.NeedEngineInventory: true, checks.NeedContainers: true, checks.NeedEdgeAgentStats: true, checks.NeedEdgeHubStats: true,
 		checks.NeedCerts: true, checks.NeedProbes: true}
 	seen := map[string]bool{}
 	last := -1

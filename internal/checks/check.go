@@ -39,12 +39,13 @@ const (
 // Facts a check can declare it needs (package facts defines them; a check
 // names facts, never the source that provides them).
 const (
-	NeedEngine         = facts.FactEngine
-	NeedContainers     = facts.FactContainers
-	NeedEdgeAgentStats = facts.FactEdgeAgentMetrics
-	NeedEdgeHubStats   = facts.FactEdgeHubMetrics
-	NeedCerts          = facts.FactCerts
-	NeedProbes         = facts.FactProbes
+	NeedEngine          = facts.FactEngine
+	NeedEngineInventory = facts.FactEngineInventory
+	NeedContainers      = facts.FactContainers
+	NeedEdgeAgentStats  = facts.FactEdgeAgentMetrics
+	NeedEdgeHubStats    = facts.FactEdgeHubMetrics
+	NeedCerts           = facts.FactCerts
+	NeedProbes          = facts.FactProbes
 )
 
 // ChecklistURL is the production checklist the seeds come from.
@@ -121,6 +122,18 @@ type Finding struct {
 	Reference    string          `json:"reference,omitempty"`
 	IotedgeCheck string          `json:"iotedgeCheck,omitempty"`
 	Exemption    string          `json:"exemption,omitempty"`
+	// Location points the finding at a place in a file (a module's line in
+	// a deployment manifest), for outputs that show it there (SARIF); nil
+	// when the finding is about a device.
+	Location *Location `json:"location,omitempty"`
+}
+
+// Location is a place in a file: URI is the file's path relative to where
+// the command ran (or a URL), Line its 1-based line, 0 when only the file
+// is known.
+type Location struct {
+	URI  string `json:"uri"`
+	Line int    `json:"line,omitempty"`
 }
 
 // Counts tells whether the finding counts against readiness.
@@ -161,7 +174,8 @@ func Run(all []*Check, in Input, pol *policy.Policy) []Finding {
 			cin.Snap = view
 		}
 		fs := runOne(c, cin, pol, ex, full)
-		if len(broken) > 0 && c.needs(NeedContainers) && !c.disabled(pol) && full.Fact(NeedContainers).Status == facts.StatusOK {
+		if len(broken) > 0 && c.needs(NeedContainers) && !c.disabled(pol) && full.Fact(NeedContainers).Status == facts.StatusOK &&
+			notApplicable(c, full) == "" {
 			// What the check said of a module it could not see is void.
 			fs = slices.DeleteFunc(fs, func(f Finding) bool {
 				return slices.ContainsFunc(broken, func(m *facts.Container) bool { return m.Name == f.Module })
@@ -261,12 +275,13 @@ func notApplicable(c *Check, s *facts.Snapshot) string {
 
 // factNames name the facts in error messages.
 var factNames = map[facts.Fact]string{
-	NeedEngine:         "the Docker engine",
-	NeedContainers:     "the containers",
-	NeedEdgeHubStats:   "edgeHub metrics",
-	NeedEdgeAgentStats: "edgeAgent metrics",
-	NeedCerts:          "certificates",
-	NeedProbes:         "network probes",
+	NeedEngine:          "the Docker engine",
+	NeedEngineInventory: "the engine's images, volumes and settings",
+	NeedContainers:      "the containers",
+	NeedEdgeHubStats:    "edgeHub metrics",
+	NeedEdgeAgentStats:  "edgeAgent metrics",
+	NeedCerts:           "certificates",
+	NeedProbes:          "network probes",
 }
 
 // missingFacts says which needed facts the snapshot lacks, and why.
@@ -282,7 +297,7 @@ func missingFacts(c *Check, s *facts.Snapshot) string {
 		if name == "" {
 			name = string(n)
 		}
-		if n == NeedContainers && s.Fact(NeedEngine).Status == facts.StatusError {
+		if (n == NeedContainers || n == NeedEngineInventory) && s.Fact(NeedEngine).Status == facts.StatusError {
 			name = factNames[NeedEngine] // the engine did not answer: say so once, as before
 		}
 		msg := name + ": " + st.Reason

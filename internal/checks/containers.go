@@ -57,7 +57,7 @@ var unusedVolumes = &Check{
 		Remediation: "Remove volumes no module uses (`docker volume rm <name>`, or `docker volume prune` after checking), and " +
 			"name volumes in createOptions so that recreated modules reuse them.",
 		Reference: seedRef("manage-volumes"),
-		Needs:     []facts.Fact{NeedContainers},
+		Needs:     []facts.Fact{NeedContainers, NeedEngineInventory},
 		Params: []policy.ParamSpec{{Name: "maxDangling", Kind: policy.Int, Max: 10000, Default: 0,
 			Doc: "how many unused volumes are tolerated"}},
 	},

@@ -45,7 +45,7 @@ var imageGarbageCollection = &Check{
 		Decides:     "Images used by no container (GET /system/df) must hold less than maxReclaimableBytes.",
 		Remediation: "Enable image garbage collection in /etc/aziot/config.toml ([image_garbage_collection] enabled = true, cleanup_recurrence, image_age_cleanup_threshold) or prune with `docker image prune -a`.",
 		Reference:   seedRef("configure-image-garbage-collection"),
-		Needs:       []facts.Fact{NeedContainers},
+		Needs:       []facts.Fact{NeedContainers, NeedEngineInventory},
 		Params: []policy.ParamSpec{{Name: "maxReclaimableBytes", Kind: policy.Int, Max: 1 << 50, Default: 1 << 30,
 			Doc: "bytes of unused images tolerated"}},
 	},
@@ -80,7 +80,7 @@ var proxySettingsConsistent = &Check{
 			"UpstreamProtocol must be AmqpWs or MqttWs.",
 		Remediation: "Set the same proxy URL for the engine (systemd drop-in for docker), aziot-edged ([agent.env] https_proxy in config.toml) and edgeHub's env, and use AmqpWs or MqttWs.",
 		Reference:   seedRef("configure-communication-through-a-proxy"),
-		Needs:       []facts.Fact{NeedContainers},
+		Needs:       []facts.Fact{NeedContainers, NeedEngineInventory},
 	},
 	Eval: func(in *Input) []Result {
 		engine := strings.TrimSpace(in.Snap.Engine.HTTPSProxy)

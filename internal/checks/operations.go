@@ -83,6 +83,10 @@ var metricsEndpoints = &Check{
 			sc := in.Snap.Metrics[name]
 			switch {
 			case sc == nil:
+				if st := in.Snap.Fact(facts.Fact("metrics:" + name)); st.Status == facts.StatusNotApplicable {
+					out = append(out, skip(name, "%s", st.Reason)) // a support bundle holds no metrics
+					continue
+				}
 				out = append(out, skip(name, "%s metrics were not scraped", name))
 			case !sc.OK():
 				out = append(out, fail(name, "%s metrics cannot be read: %s", name, sc.Error).with("endpoint", sc.Endpoint))

@@ -221,9 +221,9 @@ func (e *engineSource) Gather(ctx context.Context, run *Run) SourceRun {
 	e.g.gatherDocker(ctx, s)
 	if s.DockerError != "" {
 		return SourceRun{Status: StatusError, Reason: s.DockerError,
-			Facts: factStates(StatusError, s.DockerError, FactEngine, FactContainers)}
+			Facts: factStates(StatusError, s.DockerError, FactEngine, FactEngineInventory, FactContainers)}
 	}
-	sr := SourceRun{Status: StatusOK, Facts: factStates(StatusOK, "", FactEngine, FactContainers), Partial: s.PartialErrors}
+	sr := SourceRun{Status: StatusOK, Facts: factStates(StatusOK, "", FactEngine, FactEngineInventory, FactContainers), Partial: s.PartialErrors}
 	for _, p := range s.PartialErrors {
 		if strings.HasPrefix(p, listingContainers) {
 			sr.Facts[FactContainers] = FactState{Status: StatusError, Reason: p}

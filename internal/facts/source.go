@@ -14,8 +14,13 @@ type Fact string
 
 // The facts a snapshot can hold.
 const (
-	// FactEngine: engine version and info, images, volumes, networks.
+	// FactEngine: the engine's version, OS, architecture and memory, and its
+	// networks.
 	FactEngine Fact = "engine"
+	// FactEngineInventory: the engine's images, volumes and daemon-wide
+	// settings (GET /info: proxies, default log driver). A source that does
+	// not record it has it in the state of FactEngine.
+	FactEngineInventory Fact = "engine:inventory"
 	// FactContainers: the containers and their configuration (inspect).
 	FactContainers Fact = "containers"
 	// FactEdgeHubMetrics and FactEdgeAgentMetrics: the runtime's metrics pages.
@@ -150,6 +155,9 @@ func (s *Snapshot) Fact(f Fact) FactState {
 			return st
 		}
 	}
+	if f == FactEngineInventory { // snapshots saved before the fact existed
+		return s.Fact(FactEngine)
+	}
 	return FactState{Status: StatusError, Reason: "not gathered"}
 }
 
@@ -157,7 +165,7 @@ func (s *Snapshot) derivedFact(f Fact) FactState {
 	ok := FactState{Status: StatusOK}
 	missing := func(why string) FactState { return FactState{Status: StatusError, Reason: why} }
 	switch f {
-	case FactEngine, FactContainers:
+	case FactEngine, FactEngineInventory, FactContainers:
 		if s.Engine == nil {
 			if s.DockerError != "" {
 				return missing(s.DockerError)
