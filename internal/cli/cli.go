@@ -208,7 +208,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	fs.SetOutput(env.Stderr)
 	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
-	format := fs.String("format", "table", "output format: table or json")
+	format := fs.String("format", "table", "output format: "+strings.Join(sink.FormatNames(), ", "))
 	snapshotIn := fs.String("snapshot", "", "run the checks on a saved snapshot instead of this device (no engine, metrics or network is read)")
 	snapshotOut := fs.String("save-snapshot", "", "also write the gathered facts, scrubbed of secrets, to this file (attach it to a bug report)")
 	if err := fs.Parse(args); err != nil {
@@ -227,7 +227,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	}
 	output, ok := sink.Formats[*format]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "check: --format must be table or json, got %q\n", *format)
+		fmt.Fprintf(env.Stderr, "check: --format must be one of %s, got %q\n", strings.Join(sink.FormatNames(), ", "), *format)
 		return ExitUsage
 	}
 	pol, err := c.loadPolicy()
@@ -281,7 +281,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 
 	// The publisher scrubs the report before the sink renders it.
 	out := sink.NewPublisher(scrub, output(env.Stdout))
-	if err := out.Publish(ctx, sink.Event{Time: r.GeneratedAt, Report: r, Changed: true}); err != nil {
+	if err := out.Publish(ctx, sink.Event{Time: r.GeneratedAt, Report: r, Changed: true, Rules: Rules(checks.All())}); err != nil {
 		fmt.Fprintf(env.Stderr, "check: %v\n", err)
 		return ExitUsage
 	}

@@ -39,11 +39,13 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 }
 
 // scrubbed returns ev with its report, changes and acknowledgement scrubbed.
-// Reported is what the upstream already holds and is left as it is.
+// Reported is what the upstream already holds and Rules the catalog's own
+// text (a check that describes secrets, "sig=...", must stay readable):
+// both are left as they are.
 func (p *Publisher) scrubbed(ev Event) Event {
-	reported := ev.Reported
-	ev.Reported = nil
+	reported, rules := ev.Reported, ev.Rules
+	ev.Reported, ev.Rules = nil, nil
 	ev = Scrub(p.scrub, ev)
-	ev.Reported = reported
+	ev.Reported, ev.Rules = reported, rules
 	return ev
 }

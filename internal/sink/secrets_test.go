@@ -173,6 +173,8 @@ var outputs = []struct {
 }{
 	{"check --format table", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "table") }},
 	{"check --format json", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "json") }},
+	{"check --format junit", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "junit") }},
+	{"check --format sarif", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "sarif") }},
 	{"module mode", moduleMode},
 	{"check --save-snapshot", savedSnapshot},
 }

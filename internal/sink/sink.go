@@ -56,6 +56,23 @@ type Event struct {
 	// Policy acknowledges the latest policy received; nil when there is none
 	// (the check command, or no desired properties yet).
 	Policy *PolicyAck
+	// Rules describe the checks of the run, for formats that carry a rule
+	// per check (SARIF); a check missing here is described from its findings.
+	// They are the catalog's text, never a device's: the publisher does not
+	// scrub them.
+	Rules []Rule
+}
+
+// Rule is what an output tells of a check besides its findings: how it
+// decides and how to fix what it finds.
+type Rule struct {
+	ID          string
+	Title       string
+	Section     string
+	Severity    string // the default severity: critical, warning or info
+	Decides     string
+	Remediation string
+	Reference   string
 }
 
 // Full tells whether ev asks for the full state, not only what changed.
