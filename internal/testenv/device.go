@@ -84,6 +84,10 @@ type Module struct {
 	CapAdd                    []string
 	CapDrop                   []string
 	ReadonlyRootfs            bool
+	// GroupAdd are supplementary groups of the container's user
+	// (HostConfig.GroupAdd), such as the engine socket's group for a module
+	// that runs as a user other than root.
+	GroupAdd []string
 	// Labels are added to the runtime's labels.
 	Labels map[string]string
 	// ServeMetrics makes the container serve Prometheus text on port 9600 at
@@ -660,6 +664,7 @@ func (d *Device) createModule(ctx context.Context, m *Module, busybox string, pa
 		CapAdd:         m.CapAdd,
 		CapDrop:        m.CapDrop,
 		ReadonlyRootfs: m.ReadonlyRootfs,
+		GroupAdd:       m.GroupAdd,
 		DNS:            m.DNS,
 		Resources:      container.Resources{Memory: m.Memory, NanoCPUs: m.NanoCPUs},
 	}

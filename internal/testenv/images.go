@@ -275,6 +275,12 @@ func addEntry(tw *tar.Writer, p, name string, d fs.DirEntry) error {
 // ImageSize returns the size of a local image in bytes.
 func ImageSize(t testing.TB, ref string) int64 {
 	t.Helper()
+	return InspectImage(t, ref).Size
+}
+
+// InspectImage returns what `docker image inspect` shows of a local image.
+func InspectImage(t testing.TB, ref string) image.InspectResponse {
+	t.Helper()
 	cli := RequireDocker(t)
 	ctx, cancel := ctxFor(t, 30*time.Second)
 	defer cancel()
@@ -282,5 +288,5 @@ func ImageSize(t testing.TB, ref string) int64 {
 	if err != nil {
 		t.Fatalf("testenv: inspecting image %s: %v", ref, err)
 	}
-	return ii.Size
+	return ii
 }
