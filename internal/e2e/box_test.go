@@ -177,6 +177,7 @@ func TestDeviceInABox(t *testing.T) {
 		"RuntimeLogLevel":            "info",
 	}
 	readiness.Binds = []string{hostSocket(t) + ":/var/run/docker.sock:ro", filepath.Join(state, "workload") + ":/var/run/iotedge"}
+	readiness.GroupAdd = []string{socketGroup(t)} // the image runs as 65532:65532
 	readiness.Memory = 64 << 20
 	readiness.NanoCPUs = 250_000_000
 	readiness.CapDrop = []string{"ALL"}

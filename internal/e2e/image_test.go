@@ -2,12 +2,20 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/client"
 
@@ -20,10 +28,12 @@ import (
 const imageTag = "er-test/edge-readiness:e2e"
 
 // TestImage builds Dockerfile.amd64 with the local Go toolchain image as
-// builder, then runs it as the deployment does: a module named readiness on
-// the azure-iot-edge network of a simulated device, the engine socket bound
-// read-only, all capabilities dropped, a read-only root filesystem and a
-// 64 MiB limit. It reads the metrics through the names edgeHub and
+// builder and the engine's classic builder (the one iotedgedev builds with),
+// then runs it as the deployment does: a module named readiness on the
+// azure-iot-edge network of a simulated device, as the image's user
+// 65532:65532 with the engine socket's group added (GroupAdd), the socket
+// bound read-only, all capabilities dropped, a read-only root filesystem and
+// a 64 MiB limit. It reads the metrics through the names edgeHub and
 // edgeAgent and sees the device's modules.
 func TestImage(t *testing.T) {
 	ver := engineVersion(t)
@@ -37,13 +47,14 @@ func TestImage(t *testing.T) {
 		"VERSION":       "0.0.0-e2e",
 	})
 	t.Logf("image %s: %.1f MiB", imageTag, float64(testenv.ImageSize(t, imageTag))/(1<<20))
-	checkImage(t, imageTag, elf.EM_X86_64, map[string]string{"GOARCH": "amd64"})
+	checkImage(t, imageTag, elf.EM_X86_64, map[string]string{"GOARCH": "amd64"}, platform{"linux", "amd64", ""})
 
 	d := testenv.NewDevice(t)
 	readiness := testenv.CustomModule("readiness", "myregistry.azurecr.io/edge-readiness:0.1.0-amd64")
 	readiness.RunImage = imageTag
 	readiness.Cmd = []string{"check", "--format", "json"}
 	readiness.Binds = []string{hostSocket(t) + ":/var/run/docker.sock:ro"}
+	readiness.GroupAdd = []string{socketGroup(t)}
 	readiness.Memory = 64 << 20
 	readiness.NanoCPUs = 250_000_000
 	readiness.CapDrop = []string{"ALL"}
@@ -88,44 +99,156 @@ func TestImage(t *testing.T) {
 	if !strings.Contains(ic.Config.Image, imageTag) {
 		t.Errorf("readiness ran %s, want %s", ic.Config.Image, imageTag)
 	}
+	if ic.Config.User != imageUser {
+		t.Errorf("readiness ran as user %q, want the image's %s", ic.Config.User, imageUser)
+	}
 }
 
-// TestCrossImages builds the arm32v7 and arm64v8 images (cross-compiled in
-// the build stage) and checks the binary each holds. Skipped with -short.
+// TestCrossImages builds the arm32v7 and arm64v8 images as the README
+// says, with BuildKit and --platform (the build stage on the build machine,
+// cross-compiling; the local Go toolchain image as builder), checks that
+// each image's configuration names its platform and that the binary it holds
+// is built for it, then runs that binary under QEMU's user-mode emulation
+// (Debian's qemu-user-static): `check --help`, and `check` on the example
+// snapshot, whose report must be the host binary's. Skipped with -short.
 func TestCrossImages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cross-compiled images are built without -short")
-	}
+	testenv.SkipIfShort(t, "builds images on the engine")
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	builder := testenv.GoToolchainImage(t)
+	snapshot := filepath.Join(root, filepath.FromSlash(exampleSnapshot))
+	hostOut, hostCode := runBinary(t, "", binary, "check", "--snapshot", snapshot, "--format", "json")
+	if hostCode != 1 {
+		t.Fatalf("the host binary on %s exited with %d, want 1 (notReady)", exampleSnapshot, hostCode)
+	}
+	want := reportFindings(t, "the host binary", hostOut)
 	for _, c := range []struct {
-		platform string
+		name     string // module.json's platform key
+		platform string // docker build --platform
+		want     platform
 		machine  elf.Machine
 		settings map[string]string
+		qemu     string
 	}{
-		{"arm32v7", elf.EM_ARM, map[string]string{"GOARCH": "arm", "GOARM": "7"}},
-		{"arm64v8", elf.EM_AARCH64, map[string]string{"GOARCH": "arm64"}},
+		{"arm32v7", "linux/arm/v7", platform{"linux", "arm", "v7"}, elf.EM_ARM, map[string]string{"GOARCH": "arm", "GOARM": "7"}, "qemu-arm-static"},
+		{"arm64v8", "linux/arm64", platform{"linux", "arm64", ""}, elf.EM_AARCH64, map[string]string{"GOARCH": "arm64"}, "qemu-aarch64-static"},
 	} {
-		t.Run(c.platform, func(t *testing.T) {
-			tag := imageTag + "-" + c.platform
-			testenv.BuildImage(t, root, "Dockerfile."+c.platform, tag, map[string]string{
+		t.Run(c.name, func(t *testing.T) {
+			tag := imageTag + "-" + c.name
+			testenv.BuildImageFor(t, root, "Dockerfile."+c.name, tag, c.platform, map[string]string{
 				"BUILDER_IMAGE": builder,
 				"VERSION":       "0.0.0-e2e",
 			})
 			t.Logf("image %s: %.1f MiB", tag, float64(testenv.ImageSize(t, tag))/(1<<20))
-			checkImage(t, tag, c.machine, c.settings)
+			bin := checkImage(t, tag, c.machine, c.settings, c.want)
+
+			qemu := requireQEMU(t, c.qemu)
+			exe := filepath.Join(t.TempDir(), "edge-readiness")
+			if err := os.WriteFile(exe, bin, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			out, code := runBinary(t, qemu, exe, "check", "--help")
+			t.Logf("%s %s check --help: exit code %d", c.qemu, c.name, code)
+			if code != 0 || !bytes.Contains(out, []byte("Usage of check:")) || !bytes.Contains(out, []byte("-snapshot")) {
+				t.Errorf("%s check --help: exit code %d, want 0 and the usage of check\n%s", c.name, code, out)
+			}
+			out, code = runBinary(t, qemu, exe, "check", "--snapshot", snapshot, "--format", "json")
+			got := reportFindings(t, c.name+" under "+c.qemu, out)
+			t.Logf("%s %s check --snapshot %s --format json: exit code %d, %d findings", c.qemu, c.name, exampleSnapshot, code, len(got))
+			if code != 1 {
+				t.Errorf("%s check --snapshot: exit code %d, want 1 (notReady)", c.name, code)
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%s's findings on %s differ from the host binary's:\n%s\nhost:\n%s", c.name, exampleSnapshot,
+					strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
 		})
 	}
 }
 
-// checkImage checks the image's binary: a static ELF executable for machine,
-// built without cgo, trimmed, with the version stamped, and the CA
-// certificates beside it.
-func checkImage(t *testing.T, tag string, machine elf.Machine, settings map[string]string) {
+// imageUser is the user the images run as: not root, a fixed uid:gid (as
+// distroless's nonroot), granted the engine socket through GroupAdd.
+const imageUser = "65532:65532"
+
+// platform is an image configuration's os, architecture and variant.
+type platform struct{ os, arch, variant string }
+
+// requireQEMU returns the path of a QEMU user-mode emulator, skipping the
+// test when it is missing (failing under CI, whose .ci/run installs it).
+func requireQEMU(t *testing.T, name string) string {
 	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		msg := name + " is missing: install Debian's qemu-user-static (bash .ci/run does)"
+		if testenv.IsCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+// runBinary runs bin with args, under the emulator when one is given, and
+// returns its stdout and stderr together, and its exit code.
+func runBinary(t *testing.T, emulator, bin string, args ...string) ([]byte, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := bin
+	if emulator != "" {
+		name, args = emulator, append([]string{bin}, args...)
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return out.Bytes(), 0
+	case errors.As(err, &exit) && exit.ExitCode() >= 0:
+		return out.Bytes(), exit.ExitCode()
+	}
+	t.Fatalf("running %s %v: %v\n%s", name, args, err, out.Bytes())
+	return nil, 0
+}
+
+// reportFindings decodes a JSON report and returns its summary status and
+// its findings, one line each (id, subject, status, severity, message).
+func reportFindings(t *testing.T, who string, out []byte) []string {
+	t.Helper()
+	var rep report.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%s printed no JSON report: %v\n%s", who, err, out)
+	}
+	if rep.Summary.Status != report.NotReady {
+		t.Errorf("%s: status %s, want notReady", who, rep.Summary.Status)
+	}
+	lines := []string{"status " + rep.Summary.Status}
+	for _, f := range rep.Findings {
+		lines = append(lines, fmt.Sprintf("%s/%s %s %s: %s", f.ID, f.Subject, f.Status, f.Severity, f.Message))
+	}
+	return lines
+}
+
+// checkImage checks the image's configuration (platform, user) and its
+// binary: a static ELF executable for machine, built without cgo, trimmed,
+// with the version stamped, and the CA certificates beside it. It returns
+// the binary.
+func checkImage(t *testing.T, tag string, machine elf.Machine, settings map[string]string, wantPlatform platform) []byte {
+	t.Helper()
+	ii := testenv.InspectImage(t, tag)
+	t.Logf("docker image inspect %s: Os %s, Architecture %s, Variant %q, User %q", tag, ii.Os, ii.Architecture, ii.Variant, ii.Config.User)
+	// arm64's variant, v8, may be said or not.
+	if got := (platform{ii.Os, ii.Architecture, ii.Variant}); got != wantPlatform &&
+		(wantPlatform.arch != "arm64" || got != platform{wantPlatform.os, wantPlatform.arch, "v8"}) {
+		t.Errorf("%s: the image says %+v, want %+v", tag, got, wantPlatform)
+	}
+	if ii.Config == nil || ii.Config.User != imageUser {
+		t.Errorf("%s: the image's user is not %s", tag, imageUser)
+	}
 	bin := testenv.FileFromImage(t, tag, "/edge-readiness")
 	f, err := elf.NewFile(bytes.NewReader(bin))
 	if err != nil {
@@ -169,6 +292,7 @@ func checkImage(t *testing.T, tag string, machine elf.Machine, settings map[stri
 	if ca := testenv.FileFromImage(t, tag, "/etc/ssl/certs/ca-certificates.crt"); !bytes.Contains(ca, []byte("BEGIN CERTIFICATE")) {
 		t.Errorf("%s: no CA certificates", tag)
 	}
+	return bin
 }
 
 // hostSocket is the engine socket's path on the host.
@@ -182,4 +306,20 @@ func hostSocket(t *testing.T) string {
 		t.Fatalf("the engine is at %s, not on a unix socket the module could mount", host)
 	}
 	return p
+}
+
+// socketGroup is the group owning the engine socket on the host, as a
+// GroupAdd entry: what a deployment grants the module's user
+// (`stat -c %g /var/run/docker.sock`).
+func socketGroup(t *testing.T) string {
+	t.Helper()
+	fi, err := os.Stat(hostSocket(t))
+	if err != nil {
+		t.Fatalf("the engine socket: %v", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		t.Fatalf("no owner for %s", hostSocket(t))
+	}
+	return strconv.FormatUint(uint64(st.Gid), 10)
 }

@@ -130,7 +130,13 @@ func TestModuleJSON(t *testing.T) {
 		t.Errorf("image.repository = %q, want a $CONTAINER_REGISTRY_ADDRESS placeholder", m.Image.Repository)
 	}
 	root, _ := repoRoot()
-	wantArch := map[string]string{"amd64": "GOARCH=amd64", "arm32v7": "GOARCH=arm GOARM=7", "arm64v8": "GOARCH=arm64"}
+	// Per platform: the target the file builds when the builder gives none
+	// (the classic builder), and the --platform it accepts from BuildKit.
+	wantArch := map[string][]string{
+		"amd64":   {`GOARCH="${TARGETARCH:-amd64}"`, `"${TARGETPLATFORM:-linux/amd64}"`},
+		"arm32v7": {`GOARCH="${TARGETARCH:-arm}"`, `goarm="${TARGETVARIANT:-v7}"`, `GOARM="${goarm#v}"`, `"${TARGETPLATFORM:-linux/arm/v7}"`},
+		"arm64v8": {`GOARCH="${TARGETARCH:-arm64}"`, `"${TARGETPLATFORM:-linux/arm64}"`},
+	}
 	if len(m.Image.Tag.Platforms) != len(wantArch) {
 		t.Errorf("platforms = %v, want %d", m.Image.Tag.Platforms, len(wantArch))
 	}
@@ -141,16 +147,19 @@ func TestModuleJSON(t *testing.T) {
 			t.Errorf("platform %s: %v", plat, err)
 			continue
 		}
-		for _, s := range []string{"ARG BUILDER_IMAGE=golang:1.26-bookworm", "FROM ${BUILDER_IMAGE} AS build", "RUN go mod download",
-			goenv, "CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w -X github.com/edge-readiness/edge-readiness/internal/cli.Version=${VERSION}"`,
-			"FROM scratch", `ENTRYPOINT ["/edge-readiness"]`, `CMD ["run"]`} {
+		for _, s := range append(goenv, "ARG BUILDER_IMAGE=golang:1.26-bookworm",
+			"FROM --platform=${BUILDPLATFORM:-linux} ${BUILDER_IMAGE} AS build", "RUN go mod download",
+			"ARG TARGETPLATFORM TARGETOS TARGETARCH TARGETVARIANT", `GOOS="${TARGETOS:-linux}"`,
+			"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w -X github.com/edge-readiness/edge-readiness/internal/cli.Version=${VERSION}"`,
+			"FROM scratch", "USER "+imageUser, `ENTRYPOINT ["/edge-readiness"]`, `CMD ["run"]`) {
 			if !strings.Contains(string(b), s) {
 				t.Errorf("%s does not hold %q", df, s)
 			}
 		}
 	}
-	if strings.Join(m.Image.BuildOptions, " ") != "--build-arg VERSION="+m.Image.Tag.Version {
-		t.Errorf("buildOptions = %v, want the VERSION build argument = tag.version %s", m.Image.BuildOptions, m.Image.Tag.Version)
+	// Each entry one whole option, as iotedgedev reads them (tooling_test.go).
+	if want := []string{"--build-arg VERSION=" + m.Image.Tag.Version}; strings.Join(m.Image.BuildOptions, "\n") != strings.Join(want, "\n") {
+		t.Errorf("buildOptions = %q, want %q (the VERSION build argument = tag.version)", m.Image.BuildOptions, want)
 	}
 }
 
@@ -193,19 +202,22 @@ func TestDevcontainer(t *testing.T) {
 	}
 }
 
-// loadManifest reads the deployment template with its placeholders filled as
-// the IoT Edge tooling does for amd64.
+// dockerGID is the engine socket's group on the synthetic device, the
+// template's ${DOCKER_GID}.
+const dockerGID = "998"
+
+// loadManifest reads the deployment template with its variables and image
+// placeholder filled as the IoT Edge tooling does for amd64 (tooling_test.go).
 func loadManifest(t *testing.T) (*manifest, *moduleJSON) {
 	t.Helper()
+	env := map[string]string{"CONTAINER_REGISTRY_ADDRESS": registry, "DOCKER_GID": dockerGID}
 	var mj moduleJSON
-	decodeStrict(t, "module.json", readRepoFile(t, "module.json"), &mj)
-	image := strings.ReplaceAll(mj.Image.Repository, "$CONTAINER_REGISTRY_ADDRESS", registry) + ":" + mj.Image.Tag.Version + "-amd64"
-	raw := string(readRepoFile(t, "deployment/deployment.template.json"))
-	if !strings.Contains(raw, "${MODULES.readiness}") {
-		t.Errorf("the template does not name the module image as ${MODULES.readiness}")
+	decodeStrict(t, "module.json", []byte(expandVars(string(readRepoFile(t, "module.json")), env)), &mj)
+	raw := expandVars(string(readRepoFile(t, "deployment/deployment.template.json")), env)
+	if !strings.Contains(raw, `"image": "${MODULEDIR<..>}"`) {
+		t.Errorf("the template does not name the module image as ${MODULEDIR<..>} (module.json in the repository root)")
 	}
-	raw = strings.ReplaceAll(raw, "${MODULES.readiness}", image)
-	raw = strings.ReplaceAll(raw, "$CONTAINER_REGISTRY_ADDRESS", registry)
+	raw = strings.ReplaceAll(raw, "${MODULEDIR<..>}", moduleImage(&mj, "", "amd64"))
 	var m manifest
 	decodeStrict(t, "deployment/deployment.template.json", []byte(raw), &m)
 	return &m, &mj
@@ -233,6 +245,15 @@ func TestDeploymentManifest(t *testing.T) {
 	}
 	if _, err := policy.Decode(m.ModulesContent.Readiness.Desired, checks.Specs(checks.All())); err != nil {
 		t.Errorf("readiness desired properties: %v", err)
+	}
+	// The image runs as 65532:65532: the socket's group is added, from the
+	// ${DOCKER_GID} the tooling fills in.
+	var co createOptions
+	decodeStrict(t, "readiness createOptions", []byte(ea.Modules["readiness"].Settings.CreateOptions), &co)
+	if co.HostConfig == nil || strings.Join(co.HostConfig.GroupAdd, ",") != dockerGID {
+		t.Errorf("readiness createOptions: GroupAdd %v, want [${DOCKER_GID}] = [%s]", co.HostConfig, dockerGID)
+	} else if !strings.Contains(strings.Join(co.HostConfig.Binds, ","), "/var/run/docker.sock:/var/run/docker.sock:ro") {
+		t.Errorf("readiness createOptions: Binds %v, want the socket read-only", co.HostConfig.Binds)
 	}
 }
 
