@@ -1,0 +1,488 @@
+package facts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+)
+
+// SourceSupportBundle names a support bundle in Snapshot.Sources.
+const SourceSupportBundle = "support-bundle"
+
+// NotInBundle starts the reason of every fact a support bundle cannot hold:
+// the checks that need one are skipped with it.
+const NotInBundle = "not in a support bundle: "
+
+// SupportBundle is a whole gatherer: the facts of an archive written by
+// `iotedge support-bundle` (IoT Edge 1.2 to 1.6) on a device. The modules'
+// containers come from inspect/<module>.json, the engine's networks from
+// network/<name>.json, the engine's version and the host's OS, architecture
+// and memory from check.json (the output of `iotedge check -o json`). The
+// logs are never read. What a bundle cannot tell (metrics, certificates,
+// probes, the engine's images, volumes and settings) is recorded as not
+// applicable, with the reason, so the checks that need it are skipped.
+type SupportBundle struct {
+	Path string
+	snap *Snapshot
+}
+
+// OpenSupportBundle reads the bundle at path. An archive that is not a zip,
+// has unsafe entry names, too many entries, an entry too large to read or
+// one that expands beyond what it declares is refused with an error naming
+// the problem; nothing is extracted, and nothing but the archive is read.
+func OpenSupportBundle(path string) (*SupportBundle, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading support bundle: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading support bundle %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("support bundle %s: not a regular file", path)
+	}
+	start := time.Now()
+	s, err := ReadSupportBundle(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("support bundle %s: %w", path, err)
+	}
+	s.Sources[0].DurationMs = time.Since(start).Milliseconds()
+	return &SupportBundle{Path: path, snap: s}, nil
+}
+
+// Gather returns a copy of the bundle's snapshot.
+func (b *SupportBundle) Gather(context.Context) *Snapshot {
+	cp := *b.snap
+	return &cp
+}
+
+// bundleEntries are the entries of a bundle the facts come from.
+type bundleEntries struct {
+	checkJSON []byte
+	hasCheck  bool
+	inspects  []namedEntry // inspect/*.json, in archive order
+	inspErrs  []namedEntry // inspect/<m>_err_docker.txt
+	networks  []namedEntry // network/*.json
+	netErrs   []namedEntry // network/<n>_err_docker.txt
+	logNames  []string     // modules named by logs/<m>_log.txt
+	// later tells that entries written after the modules' (networks or
+	// service logs) are there: the module list is whole.
+	later bool
+}
+
+type namedEntry struct {
+	entry string // its name in the archive
+	stem  string // the name without directory and extension
+	data  []byte
+}
+
+// ReadSupportBundle reads the facts of the support bundle in ra (size bytes).
+func ReadSupportBundle(ra io.ReaderAt, size int64) (*Snapshot, error) {
+	a, err := openBundleArchive(ra, size)
+	if err != nil {
+		return nil, err
+	}
+	var be bundleEntries
+	for i := range a.entries {
+		e := &a.entries[i]
+		dir, file, _ := strings.Cut(e.name, "/")
+		read := func() ([]byte, error) { return a.readEntry(e) }
+		switch {
+		case e.name == "check.json":
+			if be.checkJSON, err = read(); err != nil {
+				return nil, err
+			}
+			be.hasCheck = true
+		case dir == "inspect" && strings.HasSuffix(file, ".json") && !strings.Contains(file, "/"):
+			data, err := read()
+			if err != nil {
+				return nil, err
+			}
+			be.inspects = append(be.inspects, namedEntry{e.name, strings.TrimSuffix(file, ".json"), data})
+		case dir == "inspect" && strings.HasSuffix(file, "_err_docker.txt") && !strings.Contains(file, "/"):
+			data, err := read()
+			if err != nil {
+				return nil, err
+			}
+			be.inspErrs = append(be.inspErrs, namedEntry{e.name, strings.TrimSuffix(file, "_err_docker.txt"), data})
+		case dir == "network" && strings.HasSuffix(file, ".json") && !strings.Contains(file, "/"):
+			data, err := read()
+			if err != nil {
+				return nil, err
+			}
+			be.networks = append(be.networks, namedEntry{e.name, strings.TrimSuffix(file, ".json"), data})
+			be.later = true
+		case dir == "network" && strings.HasSuffix(file, "_err_docker.txt") && !strings.Contains(file, "/"):
+			data, err := read()
+			if err != nil {
+				return nil, err
+			}
+			be.netErrs = append(be.netErrs, namedEntry{e.name, strings.TrimSuffix(file, "_err_docker.txt"), data})
+			be.later = true
+		case dir == "logs" && strings.HasSuffix(file, "_log.txt"):
+			be.logNames = append(be.logNames, strings.TrimSuffix(file, "_log.txt"))
+		case dir == "network", dir == "logs":
+			be.later = true // a network or service-log entry: written after the modules'
+		}
+	}
+	if dir, file, _ := strings.Cut(a.cut, "/"); dir == "logs" && strings.HasSuffix(file, "_log.txt") {
+		be.logNames = append(be.logNames, strings.TrimSuffix(file, "_log.txt")) // the module whose logs failed
+	}
+	if !be.hasCheck && len(be.inspects)+len(be.inspErrs)+len(be.networks)+len(be.netErrs) == 0 {
+		if a.truncated != "" {
+			return nil, fmt.Errorf("the archive is cut short and no part of a support bundle survives (%s)", a.truncated)
+		}
+		return nil, errors.New("not an iotedge support bundle: it holds no check.json, inspect/ or network/ entry")
+	}
+	return bundleSnapshot(&be, a.truncated, len(a.entries)), nil
+}
+
+// iotedgeCheck is what the facts use of `iotedge check -o json` (check.json).
+type iotedgeCheck struct {
+	AdditionalInfo struct {
+		DockerVersion     *string `json:"docker_version"`
+		AziotEdgedVersion *string `json:"aziot_edged_version"`
+		IotedgedVersion   *string `json:"iotedged_version"` // 1.1 and earlier
+		Now               string  `json:"now"`
+		OS                struct {
+			ID        string `json:"id"`
+			VersionID string `json:"version_id"`
+			Arch      string `json:"arch"`
+		} `json:"os"`
+		SystemInfo struct {
+			TotalRAM string `json:"total_ram"`
+		} `json:"system_info"`
+	} `json:"additional_info"`
+	Checks map[string]struct {
+		Result struct {
+			Result  string   `json:"result"`
+			Details []string `json:"details"`
+		} `json:"result"`
+	} `json:"checks"`
+}
+
+// parseCheckJSON reads the first JSON value of check.json: iotedge appends
+// its stderr to its stdout, and a check that died early leaves only text.
+func parseCheckJSON(data []byte) (*iotedgeCheck, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var c iotedgeCheck
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil {
+		text := strings.TrimSpace(string(data))
+		if text == "" {
+			return nil, errors.New("check.json is empty")
+		}
+		if line, _, _ := strings.Cut(text, "\n"); !strings.HasPrefix(line, "{") {
+			return nil, fmt.Errorf("check.json holds no JSON, only the text iotedge check printed: %q", shorten(line, 200))
+		}
+		return nil, fmt.Errorf("check.json is not the output of iotedge check -o json: %w", err)
+	}
+	return &c, nil
+}
+
+// result is iotedge's verdict on one of its checks, with its first detail.
+func (c *iotedgeCheck) result(id string) (string, bool) {
+	r, ok := c.Checks[id]
+	if !ok {
+		return "", false
+	}
+	s := r.Result.Result
+	if len(r.Result.Details) > 0 {
+		s += ": " + shorten(firstLine(r.Result.Details[0]), 200)
+	}
+	return s, true
+}
+
+// says sums up iotedge's verdicts on ids, for a reason: " (iotedge check
+// in the bundle: host-local-time ok, ...)", or "".
+func (c *iotedgeCheck) says(ids ...string) string {
+	if c == nil {
+		return ""
+	}
+	var out []string
+	for _, id := range ids {
+		if r, ok := c.Checks[id]; ok {
+			out = append(out, id+" "+r.Result.Result)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (iotedge check in the bundle: " + strings.Join(out, ", ") + ")"
+}
+
+// bundleSnapshot turns the entries into a snapshot.
+func bundleSnapshot(be *bundleEntries, truncated string, entries int) *Snapshot {
+	s := &Snapshot{SchemaVersion: SnapshotSchemaVersion}
+	sr := SourceRun{Name: SourceSupportBundle, Status: StatusOK, Facts: map[Fact]FactState{}}
+	partial := func(format string, args ...any) { sr.Partial = append(sr.Partial, fmt.Sprintf(format, args...)) }
+
+	if truncated != "" {
+		partial("the archive has no central directory: it was cut short while being written, as iotedge support-bundle "+
+			"leaves it when reading a module's logs fails; %d whole entries were read (%s)", entries, truncated)
+	}
+
+	// check.json: the engine's version, the host, the time.
+	var ic *iotedgeCheck
+	engineErr := ""
+	if !be.hasCheck {
+		engineErr = "the support bundle holds no check.json"
+	} else if c, err := parseCheckJSON(be.checkJSON); err != nil {
+		engineErr = err.Error()
+	} else {
+		ic = c
+	}
+	eng := &Engine{ImagesReclaimable: -1}
+	if ic != nil {
+		ai := &ic.AdditionalInfo
+		if ai.DockerVersion != nil {
+			eng.ServerVersion = *ai.DockerVersion
+		}
+		if eng.ServerVersion == "" {
+			engineErr = "iotedge check could not read the engine's version when the bundle was made"
+			if r, ok := ic.result("container-engine-uri"); ok {
+				engineErr += " (container-engine-uri " + r + ")"
+			}
+		}
+		eng.Arch = ai.OS.Arch
+		eng.OperatingSystem = operatingSystem(ai.OS.ID, ai.OS.VersionID)
+		eng.MemTotal = parseByteUnit(ai.SystemInfo.TotalRAM)
+		if t, err := time.Parse(time.RFC3339Nano, ai.Now); err == nil {
+			s.Time = t.UTC()
+		}
+	}
+	if engineErr != "" {
+		sr.Facts[FactEngine] = FactState{Status: StatusError, Reason: engineErr}
+		partial("%s", engineErr)
+	} else {
+		sr.Facts[FactEngine] = FactState{Status: StatusOK}
+	}
+	s.Engine = eng
+
+	// inspect/: the modules' containers.
+	byName := map[string]int{}
+	add := func(c Container) {
+		if i, ok := byName[c.Name]; ok {
+			if !s.Containers[i].Inspected() && c.Inspected() {
+				s.Containers[i] = c
+			}
+			return
+		}
+		byName[c.Name] = len(s.Containers)
+		s.Containers = append(s.Containers, c)
+	}
+	for _, ne := range be.inspects {
+		var list []container.InspectResponse
+		err := json.Unmarshal(ne.data, &list)
+		switch {
+		case err == nil && len(list) > 0:
+			for i := range list {
+				if list[i].ContainerJSONBase == nil {
+					continue
+				}
+				c := convertContainer(&list[i])
+				if c.Name == "" {
+					c.Name = ne.stem
+				}
+				if !c.IsModule() {
+					partial("%s: container %s carries no %s label: docker inspect may have read another engine than IoT Edge's "+
+						"(the bundle runs docker on its default host)", ne.entry, c.Name, OwnerLabel)
+				}
+				if eng.OS == "" {
+					eng.OS = list[i].Platform
+				}
+				add(c)
+			}
+		case strings.HasSuffix(ne.stem, "_err"):
+			m, text := strings.TrimSuffix(ne.stem, "_err"), shorten(firstLine(string(ne.data)), 300)
+			if strings.Contains(text, "No such object") || strings.Contains(text, "No such container") {
+				// Removed between the module list and its inspect, as the
+				// engine source drops such a container.
+				partial("%s: module %s was removed while the bundle was made: %s", ne.entry, m, text)
+				continue
+			}
+			why := fmt.Sprintf("docker inspect %s failed when the bundle was made: %s", m, text)
+			partial("%s", why)
+			add(bundleUninspected(m, why))
+		default:
+			why := fmt.Sprintf("%s is not docker inspect output: %v", ne.entry, jsonProblem(err, len(list)))
+			partial("%s", why)
+			add(bundleUninspected(ne.stem, why))
+		}
+	}
+	for _, ne := range be.inspErrs {
+		why := fmt.Sprintf("docker could not be run to inspect %s when the bundle was made: %s", ne.stem, shorten(firstLine(string(ne.data)), 300))
+		partial("%s", why)
+		add(bundleUninspected(ne.stem, why))
+	}
+	sort.SliceStable(s.Containers, func(i, j int) bool { return s.Containers[i].Name < s.Containers[j].Name })
+	switch {
+	case truncated != "" && !be.later:
+		var lost []string
+		for _, m := range be.logNames {
+			if _, ok := byName[m]; !ok {
+				lost = append(lost, m)
+			}
+		}
+		why := "the support bundle is cut short among its modules' entries, so its list of modules is incomplete"
+		if len(lost) > 0 {
+			why += " (" + strings.Join(lost, ", ") + " and the modules after it are lost)"
+		}
+		sr.Facts[FactContainers] = FactState{Status: StatusError, Reason: why}
+	case len(s.Containers) == 0:
+		sr.Facts[FactContainers] = FactState{Status: StatusError, Reason: "the support bundle holds no module (no inspect/ entry): " +
+			"the IoT Edge management socket did not answer when it was made"}
+	default:
+		sr.Facts[FactContainers] = FactState{Status: StatusOK}
+	}
+
+	// network/: the engine's networks.
+	var nets []network.Summary
+	for _, ne := range be.networks {
+		var list []network.Inspect
+		if err := json.Unmarshal(ne.data, &list); err == nil && len(list) > 0 {
+			nets = append(nets, list...)
+			continue
+		}
+		if strings.HasSuffix(ne.stem, "_err") {
+			partial("docker network inspect %s failed when the bundle was made: %s", strings.TrimSuffix(ne.stem, "_err"),
+				shorten(firstLine(string(ne.data)), 300))
+			continue
+		}
+		partial("%s is not docker network inspect output", ne.entry)
+	}
+	for _, ne := range be.netErrs {
+		partial("docker could not be run to inspect network %s when the bundle was made: %s", ne.stem, shorten(firstLine(string(ne.data)), 300))
+	}
+	s.Networks = convertNetworks(nets)
+
+	// What a bundle never holds.
+	sr.Facts[FactEngineInventory] = FactState{Status: StatusNotApplicable,
+		Reason: NotInBundle + "the engine's images, volumes and settings (a bundle holds no docker info, image or volume list)"}
+	for _, f := range []Fact{FactEdgeHubMetrics, FactEdgeAgentMetrics} {
+		sr.Facts[f] = FactState{Status: StatusNotApplicable,
+			Reason: NotInBundle + "the runtime's metrics (a bundle holds edgeHub's and edgeAgent's logs, not their metrics)"}
+	}
+	sr.Facts[FactCerts] = FactState{Status: StatusNotApplicable, Reason: NotInBundle + "certificates, which a bundle never holds" +
+		ic.says("certs-preloaded", "identity-certificate-expiry", "local-ca-certificate-expiry", "est-identity-and-bootstrap-certificate-expiry")}
+	sr.Facts[FactProbes] = FactState{Status: StatusNotApplicable, Reason: NotInBundle + "probes of IoT Hub, the registries and the " +
+		"clock, which run only on the device" + ic.says("host-connect-iothub-amqp", "host-connect-iothub-https", "host-connect-iothub-mqtt", "host-local-time")}
+
+	if s.Time.IsZero() {
+		s.Time = latestEvent(s.Containers)
+		if s.Time.IsZero() {
+			s.Time = time.Now().UTC()
+			partial("the time the bundle was made is unknown (no check.json time, no container times): the checks use the present time")
+		} else {
+			partial("the time the bundle was made is unknown (no check.json time): the checks use its last container event, %s",
+				s.Time.Format(time.RFC3339))
+		}
+	}
+	s.Env = bundleEnv(s)
+	if sr.Facts[FactEngine].Status == StatusError && sr.Facts[FactContainers].Status == StatusError {
+		sr.Status, sr.Reason = StatusError, "the support bundle holds neither the engine's version nor its modules"
+	}
+	s.Sources = []SourceRun{sr}
+	s.PartialErrors = sr.Partial
+	return s
+}
+
+// bundleUninspected is a module the bundle names but whose configuration it
+// lacks: edgeAgent owns every container the bundle lists.
+func bundleUninspected(name, why string) Container {
+	return Container{Name: name, Labels: map[string]string{OwnerLabel: OwnerValue}, State: State{Status: "unknown"}, InspectError: why}
+}
+
+// bundleEnv is the IoT Edge environment a module would see, as far as
+// edgeAgent's tells it: the device and its hub, for the report.
+func bundleEnv(s *Snapshot) map[string]string {
+	agent := s.Module(EdgeAgent)
+	if agent == nil {
+		return nil
+	}
+	env := map[string]string{}
+	for _, k := range []string{"IOTEDGE_DEVICEID", "IOTEDGE_IOTHUBHOSTNAME"} {
+		if v, ok := agent.Env[k]; ok && v != "" {
+			env[k] = v
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	return env
+}
+
+// latestEvent is the latest start, stop or creation among the containers.
+func latestEvent(cs []Container) time.Time {
+	var t time.Time
+	for _, c := range cs {
+		for _, u := range []time.Time{c.State.Created, c.State.StartedAt, c.State.FinishedAt} {
+			if u.After(t) {
+				t = u
+			}
+		}
+	}
+	return t
+}
+
+// operatingSystem names the host as docker info would, from /etc/os-release's
+// ID and VERSION_ID: "Ubuntu Core 22" for the snap-based Ubuntu Core.
+func operatingSystem(id, version string) string {
+	if id == "ubuntu-core" {
+		id = "Ubuntu Core"
+	}
+	return strings.TrimSpace(id + " " + version)
+}
+
+var byteUnitRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]?)(i?)B\s*$`)
+
+// parseByteUnit reads the sizes iotedge check writes with the byte_unit
+// crate ("3.72 GiB", "0 B", "512.00 MB"); 0 when it cannot.
+func parseByteUnit(s string) int64 {
+	m := byteUnitRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0
+	}
+	base := 1000.0
+	if m[3] == "i" {
+		base = 1024
+	}
+	if m[2] != "" {
+		for range strings.Index("KMGTPE", m[2]) + 1 {
+			v *= base
+		}
+	}
+	return int64(v)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(line)
+}
+
+func jsonProblem(err error, n int) string {
+	if err != nil {
+		return err.Error()
+	}
+	if n == 0 {
+		return "an empty list"
+	}
+	return "no container in it"
+}
