@@ -246,9 +246,11 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "check: --snapshot and --save-snapshot cannot be used together")
 		return ExitUsage
 	}
-	if *snapshotIn != "" && *bundleIn != "" {
-		fmt.Fprintln(env.Stderr, "check: --snapshot and --support-bundle cannot be used together: each replaces the device")
-		return ExitUsage
+	for _, other := range []string{"snapshot", "manifest"} { // each replaces the device
+		if f := fs.Lookup(other); *bundleIn != "" && f != nil && f.Value.String() != "" {
+			fmt.Fprintf(env.Stderr, "check: --%s and --support-bundle cannot be used together: each replaces the device\n", other)
+			return ExitUsage
+		}
 	}
 	runner := c.runner(pol.Policy, scrub)
 	if *bundleIn != "" {
