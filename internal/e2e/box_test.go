@@ -208,7 +208,11 @@ func TestDeviceInABox(t *testing.T) {
 	rep := svc.messages("report")[0]
 	t.Logf("report message: %d bytes, properties %v", rep.Size, rep.Properties)
 	var r report.Report
-	if err := json.Unmarshal(rep.Payload(), &r); err != nil || r.Device.RuntimeMode != "module" || r.Device.ModuleID != "readiness" {
+	body, err := rep.Decoded() // report bodies are gzip-compressed JSON
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.Device.RuntimeMode != "module" || r.Device.ModuleID != "readiness" {
 		t.Fatalf("report: %v, device %+v", err, r.Device)
 	}
 	if got := len(r.Inventory.Modules); got != len(d.All()) {

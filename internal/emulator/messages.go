@@ -1,8 +1,11 @@
 package emulator
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -70,6 +73,25 @@ func (m Message) Payload() []byte {
 		return b
 	}
 	return []byte(m.Body)
+}
+
+// Decoded returns the body as a consumer reads it: gunzipped when the
+// message's contentEncoding is gzip (as the readiness module's report
+// messages are), else the payload itself.
+func (m Message) Decoded() ([]byte, error) {
+	p := m.Payload()
+	if !strings.EqualFold(m.ContentEncoding, "gzip") {
+		return p, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(p))
+	if err != nil {
+		return nil, fmt.Errorf("message %d: gzip body: %w", m.Index, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("message %d: gzip body: %w", m.Index, err)
+	}
+	return b, nil
 }
 
 // MessageFilter selects messages; empty fields match everything.
