@@ -71,6 +71,11 @@ type Snapshot struct {
 	// ProbesOff says why probes and the clock reference were not run, when
 	// the operator turned them off.
 	ProbesOff string `json:"probesOff,omitempty"`
+
+	// Deployment is the manifest's own content when the facts come from a
+	// deployment manifest (check --manifest); nil on a device. It holds
+	// values as written, secrets among them, and is never saved.
+	Deployment *Deployment `json:"-"`
 }
 
 // Certs are the certificates that decide the device's TLS identity.
@@ -198,6 +203,11 @@ type Container struct {
 	// list entry (name, image, labels, state) is known, and checks that need
 	// its configuration report an error for it.
 	InspectError string `json:"inspectError,omitempty"`
+
+	// Unresolved lists the variables a deployment manifest leaves in the
+	// module's settings (check --manifest): the checks that read those
+	// settings skip the module, naming the variable.
+	Unresolved []Unresolved `json:"unresolved,omitempty"`
 }
 
 // Inspected tells whether the container's configuration is known.

@@ -158,6 +158,9 @@ func (s *Snapshot) Fact(f Fact) FactState {
 	if f == FactEngineInventory { // snapshots saved before the fact existed
 		return s.Fact(FactEngine)
 	}
+	if f == FactManifest {
+		return FactState{Status: StatusNotApplicable, Reason: NotOnDevice}
+	}
 	return FactState{Status: StatusError, Reason: "not gathered"}
 }
 
@@ -192,6 +195,11 @@ func (s *Snapshot) derivedFact(f Fact) FactState {
 	case FactCerts:
 		if s.Certs == nil {
 			return missing("not gathered")
+		}
+		return ok
+	case FactManifest:
+		if s.Deployment == nil {
+			return FactState{Status: StatusNotApplicable, Reason: NotOnDevice}
 		}
 		return ok
 	case FactProbes:
