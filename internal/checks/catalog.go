@@ -53,5 +53,10 @@ func All() []*Check {
 		upstreamOffline,
 		iothubSync,
 		metricsEndpoints,
+		// Deployment manifest (check --manifest)
+		schemaVersionSupported,
+		createOptionsValid,
+		routesValid,
+		manifestSecrets,
 	}
 }

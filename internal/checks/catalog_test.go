@@ -73,9 +73,9 @@ func readCatalog(t *testing.T) map[string]catalogEntry {
 func TestCatalogMatchesChecksMD(t *testing.T) {
 	catalog := readCatalog(t)
 	sections := map[string]bool{checks.SecDevice: true, checks.SecDeployment: true, checks.SecContainers: true,
-		checks.SecNetworking: true, checks.SecSolution: true, checks.SecSecurity: true, checks.SecOperations: true}
+		checks.SecNetworking: true, checks.SecSolution: true, checks.SecSecurity: true, checks.SecOperations: true, checks.SecManifest: true}
 	needs := map[facts.Fact]bool{checks.NeedEngine: true, checks.NeedEngineInventory: true, checks.NeedContainers: true, checks.NeedEdgeAgentStats: true, checks.NeedEdgeHubStats: true,
-		checks.NeedCerts: true, checks.NeedProbes: true}
+		checks.NeedCerts: true, checks.NeedProbes: true, checks.NeedManifest: true}
 	seen := map[string]bool{}
 	last := -1
 	for _, c := range checks.All() {

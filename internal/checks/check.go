@@ -34,6 +34,7 @@ const (
 	SecSolution   = "Solution management"
 	SecSecurity   = "Security"
 	SecOperations = "Operations"
+	SecManifest   = "Deployment manifest"
 )
 
 // Facts a check can declare it needs (package facts defines them; a check
@@ -47,6 +48,10 @@ const (
 	NeedCerts           = facts.FactCerts
 	NeedProbes          = facts.FactProbes
 )
+
+// NeedManifest is a deployment manifest's own content: only check
+// --manifest has it; on a device the checks that need it skip.
+const NeedManifest = facts.FactManifest
 
 // ChecklistURL is the production checklist the seeds come from.
 const ChecklistURL = "https://learn.microsoft.com/azure/iot-edge/production-checklist"
@@ -70,6 +75,11 @@ type Meta struct {
 	// Needs are the facts the check cannot decide without: the runner turns
 	// a fact that is missing into an error, one that does not apply into a skip.
 	Needs []facts.Fact
+	// Reads names the module settings (image, createOptions, env; or one
+	// module's, "edgeHub/env") the check decides from: where a deployment
+	// manifest leaves one of them as a variable, the runner turns the
+	// check's findings about that module into skips naming the variable.
+	Reads []facts.Setting
 	// History is how many earlier snapshots the check reads (Input.History,
 	// Input.Prev): the runner keeps as many as the most demanding check needs.
 	History int
@@ -98,6 +108,9 @@ type Result struct {
 	// Severity lowers the finding's severity below the policy's (a warning
 	// threshold of a critical check); empty means the policy's.
 	Severity policy.Severity
+	// Line is the 1-based line of a deployment manifest the result is about
+	// (a route, a secret's place); 0 means its module's line, or the file.
+	Line int
 }
 
 // Check is a check definition.
@@ -181,6 +194,12 @@ func Run(all []*Check, in Input, pol *policy.Policy) []Finding {
 				return slices.ContainsFunc(broken, func(m *facts.Container) bool { return m.Name == f.Module })
 			})
 			fs = append(fs, c.uninspectedFindings(broken, pol, ex, full.Time)...)
+		}
+		if len(c.Reads) > 0 {
+			fs = c.unresolvedSkips(fs, full)
+		}
+		if full.Deployment != nil {
+			locate(fs, full.Deployment)
 		}
 		out = append(out, fs...)
 	}
@@ -359,11 +378,15 @@ func rank(s policy.Severity) int {
 }
 
 func (c *Check) finding(r Result, sev policy.Severity) Finding {
-	return Finding{
+	f := Finding{
 		ID: c.ID, Title: c.Title, Section: c.Section, Seed: c.Seed, Module: r.Module, Subject: r.Subject,
 		Severity: sev, Status: r.Status, Message: r.Message, Evidence: r.Evidence,
 		Remediation: c.Remediation, Reference: c.Reference, IotedgeCheck: c.IotedgeCheck,
 	}
+	if r.Line > 0 {
+		f.Location = &Location{Line: r.Line} // the file is the run's: locate fills it in
+	}
+	return f
 }
 
 // seedRef builds a link to a production checklist item.

@@ -23,6 +23,7 @@ var imageTagsPinned = &Check{
 			"myregistry.azurecr.io/filter:2.3.1) or by digest, and bump it deliberately with each release.",
 		Reference: seedRef("use-tags-to-manage-versions"),
 		Needs:     []facts.Fact{NeedContainers},
+		Reads:     []facts.Setting{facts.SettingImage},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -127,6 +128,7 @@ var containerEngineLogrotate = &Check{
 			"modules; or set LogConfig in each module's createOptions.",
 		Reference: seedRef("set-up-default-logging-driver"),
 		Needs:     []facts.Fact{NeedContainers},
+		Reads:     []facts.Setting{facts.SettingCreateOptions},
 		Params: []policy.ParamSpec{{Name: "allowedLogDrivers", Kind: policy.StringList,
 			Default: []string{"json-file", "local", "journald"}, Doc: "log drivers accepted (json-file only with max-size and max-file)"}},
 	},
@@ -135,6 +137,12 @@ var containerEngineLogrotate = &Check{
 		var out []Result
 		for _, m := range in.Snap.Modules() {
 			drv := m.LogConfig.Type
+			if drv == "" && in.Snap.Engine == nil {
+				// From a deployment manifest: the engine's default is set on the device.
+				out = append(out, skip(m.Name, "%s logs with the engine's default driver, which is set on the device "+
+					"(/etc/docker/daemon.json), not in the manifest: set LogConfig in its createOptions to decide here", m.Name))
+				continue
+			}
 			if drv == "" {
 				drv = in.Snap.Engine.LoggingDriver
 			}
@@ -175,6 +183,7 @@ var moduleResourceLimits = &Check{
 			"\"NanoCpus\": 500000000}}, sized from the module's observed use (edgeAgent_used_memory_bytes).",
 		Reference: seedRef("limit-container-access-to-host-resources"),
 		Needs:     []facts.Fact{NeedContainers},
+		Reads:     []facts.Setting{facts.SettingCreateOptions},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result

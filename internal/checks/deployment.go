@@ -21,6 +21,7 @@ var upstreamProtocolConsistent = &Check{
 			"deployment manifest, and in [agent.env] of /etc/aziot/config.toml for edgeAgent's first start.",
 		Reference: seedRef("be-consistent-with-upstream-protocol"),
 		Needs:     []facts.Fact{NeedContainers},
+		Reads:     []facts.Setting{facts.ModuleSetting(facts.EdgeAgent, facts.SettingEnv), facts.ModuleSetting(facts.EdgeHub, facts.SettingEnv)},
 	},
 	Eval: func(in *Input) []Result {
 		agent, hub := in.Snap.Module(facts.EdgeAgent), in.Snap.Module(facts.EdgeHub)
@@ -64,6 +65,7 @@ func storageCheck(id, module, title string) *Check {
 				"directory writable by the module's user.",
 			Reference: seedRef("set-up-host-storage-for-system-modules"),
 			Needs:     []facts.Fact{NeedContainers},
+			Reads:     []facts.Setting{facts.ModuleSetting(module, facts.SettingEnv), facts.ModuleSetting(module, facts.SettingCreateOptions)},
 		},
 		Eval: func(in *Input) []Result {
 			c := in.Snap.Module(module)
@@ -120,7 +122,8 @@ var edgehubOptimizeForPerformance = &Check{
 			"edgeHub's OptimizeForPerformance must be false; skipped on other devices.",
 		Remediation: "Set OptimizeForPerformance=false in edgeHub's env in the deployment manifest.",
 		Reference:   seedRef("dont-optimize-for-performance-on-constrained-devices"),
-		Needs:       []facts.Fact{NeedContainers},
+		Needs:       []facts.Fact{NeedContainers, NeedEngine},
+		Reads:       []facts.Setting{facts.ModuleSetting(facts.EdgeHub, facts.SettingEnv)},
 		Params: []policy.ParamSpec{{Name: "constrainedMemoryBytes", Kind: policy.Int, Max: 1 << 40, Default: 1 << 30,
 			Doc: "devices with less memory than this are constrained"}},
 	},
@@ -171,6 +174,7 @@ var noDebugImages = &Check{
 			"port bindings from its createOptions.",
 		Reference: seedRef("dont-use-debug-versions-of-module-images"),
 		Needs:     []facts.Fact{NeedContainers},
+		Reads:     []facts.Setting{facts.SettingImage, facts.SettingCreateOptions},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -218,8 +222,9 @@ var modulesRunning = &Check{
 			"create errors; check the image name and registry credentials in the deployment; raise the memory limit of an " +
 			"OOM-killed module.",
 		Reference: seedRef("use-correct-module-images-in-deployment-manifests"),
-		Needs:     []facts.Fact{NeedContainers},
-		History:   4, // edgeAgent's start counters over the last cycles, within the hour
+		// The containers' live state comes from the engine: a manifest has none.
+		Needs:   []facts.Fact{NeedContainers, NeedEngine},
+		History: 4, // edgeAgent's start counters over the last cycles, within the hour
 		Params: []policy.ParamSpec{{Name: "maxRestartsPerHour", Kind: policy.Int, Max: 1000, Default: 3,
 			Doc: "restarts per hour above which a module is restart-looping"}},
 	},

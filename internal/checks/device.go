@@ -27,6 +27,7 @@ var runtimeVersionSupported = &Check{
 			"edgeAgent and edgeHub images in the deployment to that release (for example mcr.microsoft.com/azureiotedge-hub:1.5.x).",
 		Reference: "https://learn.microsoft.com/azure/iot-edge/version-history",
 		Needs:     []facts.Fact{NeedContainers},
+		Reads:     []facts.Setting{facts.SettingImage},
 		Params: []policy.ParamSpec{{Name: "supportedReleases", Kind: policy.StringList, Default: []string{"1.5"},
 			Doc: "IoT Edge releases (major.minor) under support"}},
 	},

@@ -17,6 +17,7 @@ var runtimeImagesPrivateRegistry = &Check{
 		Remediation: "Import the azureiotedge-agent and azureiotedge-hub images into your registry (`az acr import`), and point the deployment and [agent] in /etc/aziot/config.toml at it.",
 		Reference:   seedRef("store-runtime-containers-in-your-private-registry"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingImage},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -150,6 +151,7 @@ var containerEngineDNS = &Check{
 		Remediation: "Add \"dns\": [\"<your DNS server>\"] to /etc/docker/daemon.json and restart the engine (or set Dns in each module's createOptions).",
 		Reference:   seedRef("set-dns-server-in-container-engine-settings"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingCreateOptions},
 	},
 	Eval: func(in *Input) []Result {
 		dj := in.Snap.DaemonJSON
@@ -185,6 +187,7 @@ var observabilityModule = &Check{
 		Remediation: "Deploy the Azure Monitor metrics collector module (mcr.microsoft.com/azureiotedge-metrics-collector) or your own log/metrics shipper.",
 		Reference:   "https://learn.microsoft.com/azure/iot-edge/how-to-collect-and-transport-metrics",
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingImage},
 		Params: []policy.ParamSpec{{Name: "observabilityImages", Kind: policy.StringList, Default: []string{"metrics-collector"},
 			Doc: "substrings of image names that count as a logs/metrics shipper"}},
 	},

@@ -81,7 +81,8 @@ func firstDiff(want, got []byte) string {
 }
 
 // TestGoodDevice: on the good device nothing counts against readiness and
-// every check passes, but for the constrained-device check, which does not apply.
+// every check passes, but for the constrained-device check, which does not
+// apply, and the deployment-manifest checks, which skip on a device.
 func TestGoodDevice(t *testing.T) {
 	fs := runAll(goodDevice(t), decodePolicy(t, ""))
 	for _, f := range fs {
@@ -89,6 +90,10 @@ func TestGoodDevice(t *testing.T) {
 		case f.ID == "edgehub-optimize-for-performance":
 			if f.Status != checks.Skip {
 				t.Errorf("%s: %s %q, want skip", f.ID, f.Status, f.Message)
+			}
+		case f.Section == checks.SecManifest: // decided from a manifest, never on a device
+			if f.Status != checks.Skip || f.Message != facts.NotOnDevice {
+				t.Errorf("%s: %s %q, want skip %q", f.ID, f.Status, f.Message, facts.NotOnDevice)
 			}
 		case f.Status != checks.Pass:
 			t.Errorf("%s %s%s: %s %q, want pass", f.ID, f.Module, f.Subject, f.Status, f.Message)
@@ -125,6 +130,9 @@ func TestBadDevice(t *testing.T) {
 	pol := decodePolicy(t, `{"checks":{"edgehub-protocol-heads":{"params":{"protocolsInUse":["amqp","http"]}}}}`)
 	fs := checks.Run(checks.All(), deviceInput(t, "bad-device"), pol)
 	for _, c := range checks.All() {
+		if c.Section == checks.SecManifest {
+			continue // decided from a manifest: manifest_test.go's bad manifests
+		}
 		want, counts := checks.Fail, c.Severity != policy.Info
 		for _, n := range c.Needs {
 			if n == checks.NeedEdgeHubStats {

@@ -35,6 +35,7 @@ var hostnameValid = &Check{
 			"long, or an IP address.",
 		Remediation: "Set hostname in /etc/aziot/config.toml to a valid name of at most 64 characters and run `sudo iotedge config apply`; the Edge CA issues edgeHub's certificate for it.",
 		Reference:   "https://learn.microsoft.com/azure/iot-edge/troubleshoot-common-errors",
+		Reads:       []facts.Setting{facts.ModuleSetting(facts.EdgeHub, facts.SettingEnv)},
 	},
 	Eval: func(in *Input) []Result {
 		name, from := deviceHostname(in.Snap)
@@ -76,6 +77,7 @@ var upstreamProtocolInfo = &Check{
 		Remediation: "Choose the protocol the network allows: AmqpWs or MqttWs when only 443 is open or a proxy is used.",
 		Reference:   seedRef("choose-upstream-protocol"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.ModuleSetting(facts.EdgeHub, facts.SettingEnv)},
 	},
 	Eval: func(in *Input) []Result {
 		hub := in.Snap.Module(facts.EdgeHub)
@@ -147,6 +149,7 @@ var edgehubProtocolHeads = &Check{
 		Remediation: "Set amqpSettings__enabled or mqttSettings__enabled to false in edgeHub's env for protocols no module or downstream device uses (keep httpSettings__enabled: metrics and the API use it).",
 		Reference:   seedRef("disable-unused-protocols"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.ModuleSetting(facts.EdgeHub, facts.SettingEnv)},
 		Params: []policy.ParamSpec{{Name: "protocolsInUse", Kind: policy.StringList, Default: []string{},
 			Doc: "protocol heads modules and devices use: amqp, mqtt, http (empty: only report)"}},
 	},
@@ -196,6 +199,7 @@ var moduleUpdateMode = &Check{
 		Remediation: "Set ModuleUpdateMode=WaitForAllPulls in edgeAgent's env so that no module stops before every new image is pulled.",
 		Reference:   seedRef("configure-how-updates-to-modules-are-applied"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.ModuleSetting(facts.EdgeAgent, facts.SettingEnv)},
 	},
 	Eval: func(in *Input) []Result {
 		agent := in.Snap.Module(facts.EdgeAgent)

@@ -33,6 +33,7 @@ var privilegedContainers = &Check{
 		Remediation: "Remove \"Privileged\": true and the capability from the module's createOptions; grant a specific device with HostConfig.Devices instead.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingCreateOptions},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -61,6 +62,7 @@ var hostNamespaces = &Check{
 		Remediation: "Remove NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode \"host\" from the module's createOptions; publish the ports it needs instead of sharing the host network.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingCreateOptions},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -98,6 +100,7 @@ var dockerSocketMounts = &Check{
 		Remediation: "Remove the bind of /var/run/docker.sock from the module's createOptions; a module that must manage containers belongs on a dedicated, reviewed device.",
 		Reference:   cisRef,
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingCreateOptions},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -128,6 +131,7 @@ var sensitiveHostMounts = &Check{
 		Remediation: "Bind only the directory the module needs, read-only (append :ro to the bind), or use a named volume.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingCreateOptions},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -161,6 +165,7 @@ var exposedPorts = &Check{
 		Remediation: "Bind published ports to one interface (\"HostIp\": \"127.0.0.1\" or the LAN address) in the module's PortBindings, or do not publish them; use TLS (8883) instead of 1883.",
 		Reference:   seedRef("review-outboundinbound-configuration"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingCreateOptions},
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -193,6 +198,7 @@ var privateRegistry = &Check{
 		Remediation: "Push the image to your own registry (for example Azure Container Registry) and deploy it from there with registry credentials in the deployment.",
 		Reference:   seedRef("manage-access-to-your-container-registry"),
 		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingImage},
 		Params: []policy.ParamSpec{{Name: "allowedRegistries", Kind: policy.StringList, Default: []string{},
 			Doc: "registry hosts custom modules may come from (empty: any but Docker Hub)"}},
 	},

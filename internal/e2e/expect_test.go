@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
@@ -126,6 +127,9 @@ func expectAll(t *testing.T, rep *report.Report, modules []string, base func(che
 		w, ok := special[k]
 		if !ok {
 			w = base(f)
+			if defaults[f.ID].Section == checks.SecManifest { // decided from a deployment manifest, never on a device
+				w = want{status: checks.Skip, contains: []string{facts.NotOnDevice}}
+			}
 		}
 		var problems []string
 		for _, alt := range append([]want{w}, w.or...) {
