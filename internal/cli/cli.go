@@ -212,6 +212,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	snapshotIn := fs.String("snapshot", "", "run the checks on a saved snapshot instead of this device (no engine, metrics or network is read)")
 	bundleIn := fs.String("support-bundle", "", "run the checks on a zip written by iotedge support-bundle instead of this device (no engine, metrics or network is read)")
 	snapshotOut := fs.String("save-snapshot", "", "also write the gathered facts, scrubbed of secrets, to this file (attach it to a bug report)")
+	mf := registerManifestFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -246,6 +247,10 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "check: --snapshot and --save-snapshot cannot be used together")
 		return ExitUsage
 	}
+	if err := mf.validate(*snapshotIn, *snapshotOut); err != nil {
+		fmt.Fprintf(env.Stderr, "check: %v\n", err)
+		return ExitUsage
+	}
 	for _, other := range []string{"snapshot", "manifest"} { // each replaces the device
 		if f := fs.Lookup(other); *bundleIn != "" && f != nil && f.Value.String() != "" {
 			fmt.Fprintf(env.Stderr, "check: --%s and --support-bundle cannot be used together: each replaces the device\n", other)
@@ -276,6 +281,18 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 			_ = cl.Close()
 		}
 		runner.Gatherer = file
+	}
+	if mf.path != "" {
+		// The deployment manifest replaces the device's sources.
+		g, err := mf.gatherer(env.environ()())
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "check: %v\n", err)
+			return ExitUsage
+		}
+		if cl, ok := runner.Gatherer.(io.Closer); ok {
+			_ = cl.Close()
+		}
+		runner.Gatherer = g
 	}
 	var saveErr error
 	if *snapshotOut != "" {

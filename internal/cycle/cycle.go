@@ -61,9 +61,13 @@ func (r *Runner) Run(ctx context.Context, pol PolicyRef) *report.Report {
 	if keep := checks.HistoryNeeded(r.Checks); len(r.history) > keep {
 		r.history = append(r.history[:0], r.history[len(r.history)-keep:]...)
 	}
+	dev := DeviceFromEnv(snap.Env)
+	if snap.Deployment != nil {
+		dev.RuntimeMode, dev.Manifest = "manifest", snap.Deployment.Path
+	}
 	return report.Build(report.Input{
 		Snap: snap, Policy: pol.Policy, Source: pol.Source, Version: pol.Version,
-		Started: started, Finished: now(), Device: DeviceFromEnv(snap.Env),
+		Started: started, Finished: now(), Device: dev,
 	}, findings)
 }
 

@@ -43,7 +43,10 @@ type Device struct {
 	IoTHub      string `json:"iotHub,omitempty"`
 	Hostname    string `json:"hostname,omitempty"`
 	Gateway     string `json:"gatewayHostname,omitempty"`
-	RuntimeMode string `json:"runtimeMode"` // module (inside IoT Edge) or host
+	RuntimeMode string `json:"runtimeMode"` // module (inside IoT Edge), host, or manifest
+	// Manifest is the deployment manifest the findings were decided from
+	// (check --manifest): there is no device.
+	Manifest string `json:"manifest,omitempty"`
 }
 
 // Engine is the container engine inventory.

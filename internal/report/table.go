@@ -120,6 +120,9 @@ func forModule(m string) string {
 }
 
 func engineVersion(r *Report) string {
+	if r.Device.Manifest != "" {
+		return "none, manifest=" + r.Device.Manifest
+	}
 	if r.Engine == nil {
 		return "unreachable"
 	}
