@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
+	manifestlint "github.com/edge-readiness/edge-readiness/internal/manifest"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
@@ -376,76 +378,30 @@ func runtimeEnv(module string) map[string]string {
 	return env
 }
 
-// manifestContainer is the container the runtime creates for a module entry.
+// manifestContainer is the container the runtime creates for a module
+// entry on the synthetic device: the product reads the entry as check
+// --manifest does (internal/manifest), and the device adds what the runtime
+// and the engine give a running module (its env, identity, state, address).
 func manifestContainer(t *testing.T, name string, mm manifestModule, now time.Time, ipLast int) facts.Container {
 	t.Helper()
-	var co createOptions
-	if mm.Settings.CreateOptions != "" {
-		decodeStrict(t, name+" createOptions", []byte(mm.Settings.CreateOptions), &co)
+	entry, err := json.Marshal(mm)
+	if err != nil {
+		t.Fatal(err)
 	}
-	hc := co.HostConfig
-	if hc == nil {
-		hc = &container.HostConfig{}
+	doc := fmt.Sprintf(`{"modulesContent":{"$edgeAgent":{"properties.desired":{"modules":{%q:%s}}}}}`, name, entry)
+	m, err := manifestlint.Parse([]byte(doc), "deployment.json", manifestlint.Options{})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
-	env := map[string]string{}
-	for _, kv := range co.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	for k, v := range mm.Env {
-		env[k] = v.Value
+	c := m.Modules[0].Container()
+	if c.InspectError != "" || len(c.Unresolved) > 0 {
+		t.Fatalf("%s: %s %+v", name, c.InspectError, c.Unresolved)
 	}
 	for k, v := range runtimeEnv(name) {
-		env[k] = v
+		c.Env[k] = v
 	}
-	c := facts.Container{
-		ID:    strings.Repeat(string(rune('a'+ipLast)), 64),
-		Name:  name,
-		Image: mm.Settings.Image,
-		Labels: map[string]string{
-			facts.OwnerLabel:         facts.OwnerValue,
-			facts.OriginalImageLabel: mm.Settings.Image,
-		},
-		Env: env,
-		State: facts.State{Status: "running", Running: true, StartedAt: now.Add(-time.Hour),
-			Created: now.Add(-2 * time.Hour)},
-		LogConfig:      facts.LogConfig{Type: hc.LogConfig.Type, Config: hc.LogConfig.Config},
-		Memory:         hc.Memory,
-		NanoCPUs:       hc.NanoCPUs,
-		CPUQuota:       hc.CPUQuota,
-		CPUPeriod:      hc.CPUPeriod,
-		Privileged:     hc.Privileged,
-		CapAdd:         hc.CapAdd,
-		CapDrop:        hc.CapDrop,
-		NetworkMode:    facts.EdgeNetwork,
-		ReadonlyRootfs: hc.ReadonlyRootfs,
-		Networks:       map[string]string{facts.EdgeNetwork: "172.18.0." + string(rune('0'+ipLast))},
-	}
-	for v := range co.Volumes {
-		c.ConfigVolumes = append(c.ConfigVolumes, v)
-	}
-	for _, b := range hc.Binds {
-		parts := strings.Split(b, ":")
-		if len(parts) < 2 {
-			t.Fatalf("%s: bad bind %q", name, b)
-		}
-		typ := "bind"
-		if !strings.HasPrefix(parts[0], "/") {
-			typ = "volume"
-		}
-		mnt := facts.Mount{Type: typ, Source: parts[0], Destination: parts[1], RW: true}
-		if typ == "volume" {
-			mnt.Name = parts[0]
-		}
-		if len(parts) > 2 && strings.Contains(","+parts[2]+",", ",ro,") {
-			mnt.RW = false
-		}
-		c.Mounts = append(c.Mounts, mnt)
-	}
-	for port, bindings := range hc.PortBindings {
-		for _, pb := range bindings {
-			c.Ports = append(c.Ports, facts.PortBinding{ContainerPort: string(port), HostIP: pb.HostIP, HostPort: pb.HostPort})
-		}
-	}
+	c.ID = strings.Repeat(string(rune('a'+ipLast)), 64)
+	c.State = facts.State{Status: "running", Running: true, StartedAt: now.Add(-time.Hour), Created: now.Add(-2 * time.Hour)}
+	c.Networks = map[string]string{facts.EdgeNetwork: "172.18.0." + string(rune('0'+ipLast))}
 	return c
 }
