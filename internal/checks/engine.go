@@ -173,6 +173,9 @@ var containerEngineDNS = &Check{
 				"which may not work inside containers", pluralVerb(len(without), "module does", "modules do")).with("modulesWithoutDns", without)}
 		case dj != nil:
 			return []Result{skip("", "/etc/docker/daemon.json is mounted but unreadable: %s", dj.Error)}
+		case in.Snap.Engine == nil: // a deployment manifest
+			return []Result{skip("", "%s no Dns: the engine's DNS servers are set on the device (/etc/docker/daemon.json), not in "+
+				"the manifest", pluralVerb(len(without), "module sets", "modules set")).with("modulesWithoutDns", without)}
 		}
 		return []Result{skip("", "cannot tell the engine's DNS settings: mount /etc/docker/daemon.json read-only into the module "+
 			"(\"/etc/docker/daemon.json:/etc/docker/daemon.json:ro\") to decide")}

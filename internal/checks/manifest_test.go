@@ -346,6 +346,8 @@ func TestDeviceChecksFromAManifest(t *testing.T) {
 		"upstream-connectivity", "edgehub-optimize-for-performance", "unused-volumes", "image-garbage-collection"} {
 		expectFindings(t, byID(fs, id), []want{{status: checks.Skip, msg: manifest.NeedsDevice}})
 	}
+	expectFindings(t, byID(fs, "container-engine-dns"), []want{{status: checks.Skip,
+		msg: "4 modules set no Dns: the engine's DNS servers are set on the device (/etc/docker/daemon.json), not in the manifest"}})
 	expectFindings(t, byID(fs, "container-engine-logrotate"), []want{{module: "filter", status: checks.Skip,
 		msg: "filter logs with the engine's default driver, which is set on the device"}})
 	for _, id := range []string{"module-resource-limits", "privileged-containers", "image-tags-pinned", "edge-hub-storage-mounted-from-host"} {
