@@ -114,9 +114,13 @@ func TestSoak(t *testing.T) {
 	defer func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("the module did not stop cleanly on SIGTERM: %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
+			t.Errorf("the module did not stop within 15 s of SIGTERM")
 		}
 	}()
 	fail := func(format string, args ...any) {
