@@ -92,8 +92,8 @@ func startLeakEmulator(t *testing.T) *emulator.Emulator {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), MQTTAddr: "127.0.0.1:8883", ServiceAddr: "127.0.0.1:0",
-		Modules: map[string]emulator.ModuleIdentity{"readiness": {}}})
+	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), WorkloadDir: inProcessWorkloadDir(t), MQTTAddr: "127.0.0.1:8883",
+		ServiceAddr: "127.0.0.1:0", Modules: map[string]emulator.ModuleIdentity{"readiness": {}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +115,26 @@ func metricsURL(t *testing.T, d *testenv.Device, name string) string {
 		t.Fatalf("%s has no address on %s", name, facts.EdgeNetwork)
 	}
 	return fmt.Sprintf("http://%s:%d/metrics", n.IPAddress, testenv.MetricsPort)
+}
+
+// The client library signs tokens through one HTTP client per process, made
+// for the first workload socket it is given (amenzhinsky/iothub v0.9.1,
+// common/sas.go: sync.Once), as a module has one socket for its life. Every
+// emulator whose module runs in this test process therefore serves its
+// workload socket at the same path.
+var (
+	workloadDirOnce sync.Once
+	workloadDir     string
+	workloadDirErr  error
+)
+
+func inProcessWorkloadDir(t *testing.T) string {
+	t.Helper()
+	workloadDirOnce.Do(func() { workloadDir, workloadDirErr = os.MkdirTemp("", "er-e2e-workload-") })
+	if workloadDirErr != nil {
+		t.Fatal(workloadDirErr)
+	}
+	return workloadDir
 }
 
 // moduleEnv is the environment edgeAgent would give the module, as the emulator knows it.

@@ -54,6 +54,9 @@ func runMain(m *testing.M) int {
 	}
 	start := time.Now()
 	code := m.Run()
+	if workloadDir != "" {
+		os.RemoveAll(workloadDir)
+	}
 	if testenv.BuiltAny() {
 		// Keep one build's worth of layers, as cache, not every run's.
 		if err := testenv.PruneBuilds(start); err != nil {
