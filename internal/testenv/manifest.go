@@ -107,13 +107,13 @@ func (d *Device) Manifest() ([]byte, error) {
 	doc := map[string]any{"modulesContent": map[string]any{
 		"$edgeAgent": map[string]any{"properties.desired": map[string]any{
 			"schemaVersion": "1.1",
-			"runtime": map[string]any{"type": "docker", "settings": map[string]any{"minDockerVersion": "v1.25"}},
+			"runtime":       map[string]any{"type": "docker", "settings": map[string]any{"minDockerVersion": "v1.25"}},
 			"systemModules": system,
 			"modules":       modules,
 		}},
 		"$edgeHub": map[string]any{"properties.desired": map[string]any{
-			"schemaVersion":                  "1.1",
-			"routes":                         routes,
+			"schemaVersion":                "1.1",
+			"routes":                       routes,
 			"storeAndForwardConfiguration": map[string]any{"timeToLiveSecs": 7200},
 		}},
 	}}
