@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -114,39 +113,12 @@ const tokenAge = 200 * time.Millisecond
 // hour. flap makes one module go down and come back every hour.
 func simulateDay(t *testing.T, workloadDir, name string, modules int, flap bool) dayFigures {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:8883")
-		if err == nil {
-			l.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port 8883 is taken: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), WorkloadDir: workloadDir, MQTTAddr: "127.0.0.1:8883", ServiceAddr: "127.0.0.1:0",
-		Modules: map[string]emulator.ModuleIdentity{"readiness": {}},
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	emu := testenv.StartEmulator(t, emulator.Config{WorkloadDir: workloadDir,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		EdgeHub: emulator.EdgeHubConfig{ReauthPeriod: 24 * time.Hour, TokenMaxAge: tokenAge, MethodSubscriptionDelay: -1,
 			ReportedSyncInterval: time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	defer emu.Close()
-	envList, err := emu.ModuleEnv("readiness")
-	if err != nil {
-		t.Fatal(err)
-	}
-	envMap := map[string]string{}
-	for _, kv := range envList {
-		k, v, _ := strings.Cut(kv, "=")
-		envMap[k] = v
-	}
+	envMap := testenv.ModuleEnv(t, emu, "readiness")
 	edge, err := edgeenv.Load(func(k string) string { return envMap[k] })
 	if err != nil {
 		t.Fatal(err)

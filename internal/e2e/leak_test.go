@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,28 +79,7 @@ func leakDevice(t *testing.T) *testenv.Device {
 // with the module identity "readiness".
 func startLeakEmulator(t *testing.T) *emulator.Emulator {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:8883")
-		if err == nil {
-			l.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port 8883 is still taken: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), WorkloadDir: inProcessWorkloadDir(t), MQTTAddr: "127.0.0.1:8883",
-		ServiceAddr: "127.0.0.1:0", Modules: map[string]emulator.ModuleIdentity{"readiness": {}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
-	return emu
+	return testenv.StartEmulator(t, emulator.Config{WorkloadDir: inProcessWorkloadDir(t)})
 }
 
 // metricsURL is the metrics endpoint of a system module by its address on
@@ -140,16 +118,7 @@ func inProcessWorkloadDir(t *testing.T) string {
 // moduleEnv is the environment edgeAgent would give the module, as the emulator knows it.
 func moduleEnv(t *testing.T, emu *emulator.Emulator) map[string]string {
 	t.Helper()
-	list, err := emu.ModuleEnv("readiness")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{}
-	for _, kv := range list {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	return env
+	return testenv.ModuleEnv(t, emu, "readiness")
 }
 
 // environOf lists env as os.Environ would.

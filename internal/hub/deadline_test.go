@@ -3,8 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,37 +20,8 @@ import (
 // for the slow one to end, within its own deadline).
 func TestCallsHaveDeadlines(t *testing.T) {
 	testenv.SkipIfShort(t, "needs port 8883 for the emulator")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:8883")
-		if err == nil {
-			l.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port 8883 is taken: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), MQTTAddr: "127.0.0.1:8883", ServiceAddr: "127.0.0.1:0",
-		Modules: map[string]emulator.ModuleIdentity{"readiness": {}},
-		EdgeHub: emulator.EdgeHubConfig{OfflineTwinDelay: 3 * time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	envList, err := emu.ModuleEnv("readiness")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{}
-	for _, kv := range envList {
-		k, v, _ := strings.Cut(kv, "=")
-		vars[k] = v
-	}
+	emu := testenv.StartEmulator(t, emulator.Config{EdgeHub: emulator.EdgeHubConfig{OfflineTwinDelay: 3 * time.Second}})
+	vars := testenv.ModuleEnv(t, emu, "readiness")
 	edge, err := edgeenv.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
