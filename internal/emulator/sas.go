@@ -97,28 +97,9 @@ func VerifyModuleSASToken(token, key string, hosts []string, deviceID, moduleID 
 	if t.Skn != "" {
 		return errors.New("module tokens must not name a policy (skn)")
 	}
-	k, err := base64.StdEncoding.DecodeString(key)
+	sr, err := verifySignature(t, key, "module key", now)
 	if err != nil {
-		return fmt.Errorf("module key is not base64: %w", err)
-	}
-	sig, err := url.PathUnescape(t.Sig)
-	if err != nil {
-		return fmt.Errorf("sig is not URL-encoded: %w", err)
-	}
-	got, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil {
-		return fmt.Errorf("sig is not base64: %w", err)
-	}
-	want, _ := base64.StdEncoding.DecodeString(SignSAS(k, t.Sr, t.Se))
-	if !hmac.Equal(got, want) {
-		return errors.New("signature does not match the module key")
-	}
-	if !now.Before(time.Unix(t.Se, 0)) {
-		return fmt.Errorf("token expired at %s", time.Unix(t.Se, 0).UTC().Format(time.RFC3339))
-	}
-	sr, err := url.PathUnescape(t.Sr)
-	if err != nil {
-		return fmt.Errorf("sr is not URL-encoded: %w", err)
+		return err
 	}
 	if !resourceMatches(sr, hosts, deviceID, moduleID) {
 		return fmt.Errorf("resource %q is not module %s/%s", sr, deviceID, moduleID)
@@ -146,4 +127,33 @@ func resourceMatches(sr string, hosts []string, deviceID, moduleID string) bool 
 		}
 	}
 	return hostOK && strings.EqualFold(unesc(parts[2]), deviceID) && strings.EqualFold(unesc(parts[4]), moduleID)
+}
+
+// verifySignature checks a token's signature against a base64 key (named by
+// what in errors) and its expiry, and returns its URL-decoded resource.
+func verifySignature(t SASToken, key, what string, now time.Time) (string, error) {
+	k, err := base64.StdEncoding.DecodeString(key)
+	if err != nil {
+		return "", fmt.Errorf("%s is not base64: %w", what, err)
+	}
+	sig, err := url.PathUnescape(t.Sig)
+	if err != nil {
+		return "", fmt.Errorf("sig is not URL-encoded: %w", err)
+	}
+	got, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil {
+		return "", fmt.Errorf("sig is not base64: %w", err)
+	}
+	want, _ := base64.StdEncoding.DecodeString(SignSAS(k, t.Sr, t.Se))
+	if !hmac.Equal(got, want) {
+		return "", errors.New("signature does not match the " + what)
+	}
+	if !now.Before(time.Unix(t.Se, 0)) {
+		return "", fmt.Errorf("token expired at %s", time.Unix(t.Se, 0).UTC().Format(time.RFC3339))
+	}
+	sr, err := url.PathUnescape(t.Sr)
+	if err != nil {
+		return "", fmt.Errorf("sr is not URL-encoded: %w", err)
+	}
+	return sr, nil
 }

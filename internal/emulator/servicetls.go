@@ -1,9 +1,7 @@
 package emulator
 
 import (
-	"crypto/hmac"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -202,28 +200,9 @@ func VerifyServiceSASToken(token, policy, key string, hosts []string, now time.T
 	if skn != policy {
 		return fmt.Errorf("policy %q is not the hub's", skn)
 	}
-	k, err := base64.StdEncoding.DecodeString(key)
+	sr, err := verifySignature(t, key, "policy key", now)
 	if err != nil {
-		return fmt.Errorf("policy key is not base64: %w", err)
-	}
-	sig, err := url.PathUnescape(t.Sig)
-	if err != nil {
-		return fmt.Errorf("sig is not URL-encoded: %w", err)
-	}
-	got, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil {
-		return fmt.Errorf("sig is not base64: %w", err)
-	}
-	want, _ := base64.StdEncoding.DecodeString(SignSAS(k, t.Sr, t.Se))
-	if !hmac.Equal(got, want) {
-		return errors.New("signature does not match the policy key")
-	}
-	if !now.Before(time.Unix(t.Se, 0)) {
-		return fmt.Errorf("token expired at %s", time.Unix(t.Se, 0).UTC().Format(time.RFC3339))
-	}
-	sr, err := url.PathUnescape(t.Sr)
-	if err != nil {
-		return fmt.Errorf("sr is not URL-encoded: %w", err)
+		return err
 	}
 	for _, h := range hosts {
 		if h != "" && (strings.EqualFold(sr, h) || strings.HasPrefix(strings.ToLower(sr), strings.ToLower(h)+"/")) {
