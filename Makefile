@@ -23,8 +23,8 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 ENGINE_PKGS ?= ./...
 ENGINE_TIMEOUT ?= 20m
 
-# Where `make sync-testdata` copies the shared test data from.
-SHARED ?= ../shared
+# `make sync-testdata SHARED=DIR` refreshes testdata/ from the project's
+# steering folder; nothing else reads outside the repository.
 
 .PHONY: ci fmt-check vet lint tools test test-e2e sync-testdata
 
@@ -53,5 +53,6 @@ test-e2e:
 
 # Refreshes testdata/ from the steering folder's originals (testdata/SOURCES.md).
 sync-testdata:
+	@test -n "$(SHARED)" || { echo "sync-testdata: give the steering folder: make sync-testdata SHARED=DIR"; exit 2; }
 	install -m 644 $(SHARED)/CHECKS.md testdata/CHECKS.md
 	for f in testdata/real/*; do install -m 644 "$(SHARED)/fixtures/real/$${f##*/}" "$$f"; done
