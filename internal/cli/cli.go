@@ -182,7 +182,9 @@ func hasUserinfo(s string) bool {
 	return strings.Contains(s, "@")
 }
 
-func (c *common) runner(pol *policy.Policy, scrub *redact.Scrubber) *cycle.Runner {
+// gatherer is the device's gatherer: the Docker engine, the metrics
+// endpoints (flags over policy) and the network facts. Close releases it.
+func (c *common) gatherer(pol *policy.Policy) *facts.Gatherer {
 	cfg := facts.Config{
 		DockerHost:       c.dockerHost,
 		EdgeHubMetrics:   pol.Metrics.EdgeHub,
@@ -200,6 +202,11 @@ func (c *common) runner(pol *policy.Policy, scrub *redact.Scrubber) *cycle.Runne
 	if c.environ != nil {
 		g.Environ = c.environ
 	}
+	return g
+}
+
+// runner runs the catalog on what g gathers.
+func (c *common) runner(g cycle.Gatherer, scrub *redact.Scrubber) *cycle.Runner {
 	return &cycle.Runner{Gatherer: g, Checks: checks.All(), Scrubber: scrub, Self: c.self}
 }
 
@@ -257,43 +264,25 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 			return ExitUsage
 		}
 	}
-	runner := c.runner(pol.Policy, scrub)
-	if *bundleIn != "" {
-		// The support bundle replaces the device's sources.
-		b, err := facts.OpenSupportBundle(*bundleIn)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "check: %v\n", err)
-			return ExitUsage
-		}
-		if cl, ok := runner.Gatherer.(io.Closer); ok {
-			_ = cl.Close()
-		}
-		runner.Gatherer = b
+	// A support bundle, a saved snapshot or a manifest replaces the device.
+	var g cycle.Gatherer
+	switch {
+	case *bundleIn != "":
+		g, err = facts.OpenSupportBundle(*bundleIn)
+	case *snapshotIn != "":
+		g, err = facts.OpenSnapshotFile(*snapshotIn)
+	case mf.path != "":
+		g, err = mf.gatherer(env.environ()())
+	default:
+		device := c.gatherer(pol.Policy)
+		defer device.Close()
+		g = device
 	}
-	if *snapshotIn != "" {
-		// The saved-snapshot source replaces the device's sources.
-		file, err := facts.OpenSnapshotFile(*snapshotIn)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "check: %v\n", err)
-			return ExitUsage
-		}
-		if cl, ok := runner.Gatherer.(io.Closer); ok {
-			_ = cl.Close()
-		}
-		runner.Gatherer = file
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "check: %v\n", err)
+		return ExitUsage
 	}
-	if mf.path != "" {
-		// The deployment manifest replaces the device's sources.
-		g, err := mf.gatherer(env.environ()())
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "check: %v\n", err)
-			return ExitUsage
-		}
-		if cl, ok := runner.Gatherer.(io.Closer); ok {
-			_ = cl.Close()
-		}
-		runner.Gatherer = g
-	}
+	runner := c.runner(g, scrub)
 	var saveErr error
 	if *snapshotOut != "" {
 		runner.Gatherer = &savingGatherer{Gatherer: runner.Gatherer, path: *snapshotOut, pol: pol.Policy, scrub: scrub, err: &saveErr}

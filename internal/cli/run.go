@@ -131,11 +131,11 @@ func (p *policyRunner) Run(ctx context.Context, pol cycle.PolicyRef) *report.Rep
 	key := pol.Policy.Metrics.EdgeHub + "|" + pol.Policy.Metrics.EdgeAgent
 	switch {
 	case p.runner == nil:
-		p.runner = p.c.runner(pol.Policy, p.scrub)
+		p.runner = p.c.runner(p.c.gatherer(pol.Policy), p.scrub)
 		p.runner.Self = p.self
 	case key != p.key:
 		p.Close() // the old gatherer's Docker, workload and metrics connections
-		p.runner.Gatherer = p.c.runner(pol.Policy, p.scrub).Gatherer
+		p.runner.Gatherer = p.c.gatherer(pol.Policy)
 	}
 	p.key = key
 	cctx, cancel := context.WithTimeout(ctx, p.c.timeout)

@@ -3,6 +3,7 @@ package facts
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -217,6 +218,9 @@ func (s *Snapshot) derivedFact(f Fact) FactState {
 // SourceProblems lists the sources that failed, wholly or partly, each as
 // "source: reason", for the report.
 func (s *Snapshot) SourceProblems() []string {
+	if len(s.Sources) == 0 {
+		return s.derivedProblems()
+	}
 	var out []string
 	for _, sr := range s.Sources {
 		if sr.Status == StatusError {
@@ -236,4 +240,25 @@ func factStates(status, reason string, fs ...Fact) map[Fact]FactState {
 		m[f] = FactState{Status: status, Reason: reason}
 	}
 	return m
+}
+
+// derivedProblems is SourceProblems of a snapshot with no source record
+// (built by hand, as tests do), read from its fields.
+func (s *Snapshot) derivedProblems() []string {
+	var out []string
+	if s.DockerError != "" {
+		out = append(out, "docker: "+s.DockerError)
+	}
+	out = append(out, s.PartialErrors...)
+	names := make([]string, 0, len(s.Metrics))
+	for n := range s.Metrics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if sc := s.Metrics[n]; !sc.OK() {
+			out = append(out, "metrics "+n+": "+sc.Error)
+		}
+	}
+	return out
 }

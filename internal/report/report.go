@@ -3,7 +3,6 @@
 package report
 
 import (
-	"sort"
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
@@ -154,26 +153,7 @@ func Build(in Input, findings []checks.Finding) *Report {
 		r.Inventory.Modules = append(r.Inventory.Modules, Module{Name: m.Name, Image: m.OriginalImage(),
 			Status: m.State.Status, System: m.IsSystemModule()})
 	}
-	if len(s.Sources) > 0 {
-		r.Inventory.SourceErrors = s.SourceProblems()
-		r.Summary = Summarize(findings)
-		return r
-	}
-	// A snapshot without a source record (built by hand): from its fields.
-	if s.DockerError != "" {
-		r.Inventory.SourceErrors = append(r.Inventory.SourceErrors, "docker: "+s.DockerError)
-	}
-	r.Inventory.SourceErrors = append(r.Inventory.SourceErrors, s.PartialErrors...)
-	names := make([]string, 0, len(s.Metrics))
-	for n := range s.Metrics {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if sc := s.Metrics[n]; !sc.OK() {
-			r.Inventory.SourceErrors = append(r.Inventory.SourceErrors, "metrics "+n+": "+sc.Error)
-		}
-	}
+	r.Inventory.SourceErrors = s.SourceProblems()
 	r.Summary = Summarize(findings)
 	return r
 }
