@@ -23,10 +23,7 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 ENGINE_PKGS ?= ./...
 ENGINE_TIMEOUT ?= 20m
 
-# `make sync-testdata SHARED=DIR` refreshes testdata/ from the project's
-# steering folder; nothing else reads outside the repository.
-
-.PHONY: ci fmt-check vet lint tools test test-e2e sync-testdata
+.PHONY: ci fmt-check vet lint tools test test-e2e
 
 ci: fmt-check vet lint test test-e2e
 
@@ -50,9 +47,3 @@ test:
 
 test-e2e:
 	$(GO) test -p 1 -count=1 -timeout $(ENGINE_TIMEOUT) $(ENGINE_PKGS)
-
-# Refreshes testdata/ from the steering folder's originals (testdata/SOURCES.md).
-sync-testdata:
-	@test -n "$(SHARED)" || { echo "sync-testdata: give the steering folder: make sync-testdata SHARED=DIR"; exit 2; }
-	install -m 644 $(SHARED)/CHECKS.md testdata/CHECKS.md
-	for f in testdata/real/*; do install -m 644 "$(SHARED)/fixtures/real/$${f##*/}" "$$f"; done

@@ -33,7 +33,7 @@ var (
 )
 
 // readCatalog reads the check ids of the catalog (testdata/CHECKS.md at the
-// repository root, a copy of the steering folder's): the first column of each
+// repository root, the project's catalog): the first column of each
 // table row, under the section heading the table follows.
 func readCatalog(t *testing.T) map[string]catalogEntry {
 	t.Helper()

@@ -25,7 +25,7 @@ const (
 	Error Status = "error" // the facts it needs could not be gathered
 )
 
-// Sections of the catalog (testdata/CHECKS.md, a copy of the project's catalog).
+// Sections of the catalog (testdata/CHECKS.md, the project's catalog).
 const (
 	SecDevice     = "Device configuration"
 	SecDeployment = "Deployment"

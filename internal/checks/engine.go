@@ -56,21 +56,47 @@ var imageGarbageCollection = &Check{
 		if e.ImagesReclaimable < 0 {
 			return []Result{skip("", "the engine's disk usage (/system/df) could not be read")}
 		}
-		unused := 0
-		for _, img := range in.Snap.Images {
-			if img.Containers == 0 {
-				unused++
-			}
+		unused, known := unusedImages(in.Snap)
+		r := Result{}.with("reclaimableBytes", e.ImagesReclaimable).with("maxReclaimableBytes", max)
+		inImages := "in images"
+		if known {
+			r = r.with("unusedImages", unused)
+			inImages = "in " + plural(unused, "image")
 		}
-		r := Result{}.with("reclaimableBytes", e.ImagesReclaimable).with("unusedImages", unused).with("maxReclaimableBytes", max)
 		if e.ImagesReclaimable > max {
-			r.Status, r.Message = Fail, fmt.Sprintf("%s in %s that no container uses could be reclaimed (more than %s)",
-				bytesIEC(e.ImagesReclaimable), plural(unused, "image"), bytesIEC(max))
+			r.Status, r.Message = Fail, fmt.Sprintf("%s %s that no container uses could be reclaimed (more than %s)",
+				bytesIEC(e.ImagesReclaimable), inImages, bytesIEC(max))
 		} else {
 			r.Status, r.Message = Pass, fmt.Sprintf("%s in unused images (at most %s allowed)", bytesIEC(e.ImagesReclaimable), bytesIEC(max))
 		}
 		return []Result{r}
 	},
+}
+
+// unusedImages counts the images no container uses. The engine's image list
+// says -1 for an image's containers when it did not count them: such an
+// image is counted by the containers' image ids, when every container has
+// one; otherwise the count is unknown (known is false).
+func unusedImages(s *facts.Snapshot) (unused int, known bool) {
+	used := map[string]bool{}
+	byContainers := true
+	for i := range s.Containers {
+		if s.Containers[i].ImageID == "" {
+			byContainers = false
+		}
+		used[s.Containers[i].ImageID] = true
+	}
+	for _, img := range s.Images {
+		switch {
+		case img.Containers == 0:
+			unused++
+		case img.Containers < 0 && !byContainers:
+			return 0, false
+		case img.Containers < 0 && !used[img.ID]:
+			unused++
+		}
+	}
+	return unused, true
 }
 
 var proxySettingsConsistent = &Check{

@@ -77,6 +77,33 @@ func TestImageGarbageCollection(t *testing.T) {
 		},
 		{name: "the development profile reports it as info", mutate: reclaimable(2 * gib), policy: `{"profile":"development"}`,
 			want: []want{{status: checks.Fail, severity: policy.Info, msg: "could be reclaimed"}}},
+		{
+			// A real engine's image list says -1 containers for every image
+			// (it counts them only for /system/df): not "0 images".
+			name: "-1 containers per image: counted from the containers' image ids",
+			mutate: func(s *facts.Snapshot) {
+				for i := range s.Containers {
+					s.Containers[i].ImageID = "sha256:in-use"
+				}
+				s.Images = []facts.Image{{ID: "sha256:in-use", Size: 5, Containers: -1}}
+				reclaimable(2 * gib)(s)
+				for i := range s.Images {
+					s.Images[i].Containers = -1
+				}
+			},
+			want: []want{{status: checks.Fail, msg: "2.0 GiB in 2 images that no container uses could be reclaimed"}},
+		},
+		{
+			name: "-1 containers and containers without image ids: no count rather than a wrong one",
+			mutate: func(s *facts.Snapshot) {
+				reclaimable(2 * gib)(s)
+				for i := range s.Images {
+					s.Images[i].Containers = -1
+				}
+				s.Containers[0].ImageID = ""
+			},
+			want: []want{{status: checks.Fail, msg: "2.0 GiB in images that no container uses could be reclaimed (more than 1.0 GiB)"}},
+		},
 	})
 }
 

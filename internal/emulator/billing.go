@@ -6,7 +6,8 @@ import (
 )
 
 // Billing kinds: the device-side operations IoT Hub meters against the daily
-// message quota (fleet-and-cost.md §1a, from the IoT Hub pricing page).
+// message quota (https://azure.microsoft.com/pricing/details/iot-hub/ and
+// https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-quotas-throttling).
 const (
 	// BillD2C is a device-to-cloud message: ceil(size/block) with size = body
 	// + system-property values + application-property names and values.

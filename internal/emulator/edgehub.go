@@ -6,7 +6,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
 
-// edgeHub's defaults, from Azure/iotedge release/1.5 (edgehub-behaviour.md).
+// edgeHub's defaults, from Azure/iotedge release/1.5 (edge-hub/core/src/, see README.md).
 const (
 	// DefaultReauthPeriod: ConnectionReauthenticator re-validates every
 	// connected client's credentials every 5 minutes (CommonModule.cs).

@@ -15,7 +15,7 @@ import (
 )
 
 // Each test here asserts one of edgeHub's behaviours the emulator
-// reproduces (edgehub-behaviour.md, J.1).
+// reproduces (README.md, "edgeHub behaviour").
 
 // lostRecorder records the connection-lost error of a paho client.
 type lostRecorder struct {

@@ -151,7 +151,9 @@ func TestSupportBundleGateway(t *testing.T) {
 }
 
 // TestSupportBundleQuirks: what iotedge support-bundle writes on a device in
-// trouble, as support-bundle.md describes it, is read for what it holds.
+// trouble, as Azure/iotedge's edgelet/support-bundle writes it (check.json
+// with stderr after the JSON, _err inspects, an archive cut short, -o -),
+// is read for what it holds.
 func TestSupportBundleQuirks(t *testing.T) {
 	base := gatewayTree(t)
 	checkJSON := func() []byte {

@@ -151,7 +151,11 @@ func (d *dockerSource) fill(ctx context.Context, s *Snapshot) {
 	}); err != nil {
 		fail("listing images", err)
 	} else {
-		s.Images = convertImages(list)
+		var usage []*image.Summary
+		if dfErr == nil {
+			usage = df.Images
+		}
+		s.Images = convertImages(list, usage)
 	}
 
 	if resp, err := call(ctx, d.callTimeout, func(c context.Context) (volume.ListResponse, error) {
@@ -447,15 +451,31 @@ func convertPorts(pm nat.PortMap) []PortBinding {
 	return out
 }
 
-func convertImages(list []image.Summary) []Image {
+// convertImages takes each image's container count from the disk usage
+// answer when it has it: GET /images/json answers -1 for that count (the
+// engine computes it only for /system/df); -1 when neither knows.
+func convertImages(list []image.Summary, usage []*image.Summary) []Image {
+	used := make(map[string]int64, len(usage))
+	for _, u := range usage {
+		if u != nil && u.Containers >= 0 {
+			used[u.ID] = u.Containers
+		}
+	}
 	out := make([]Image, 0, len(list))
 	for _, im := range list {
+		n := im.Containers
+		if c, ok := used[im.ID]; ok {
+			n = c
+		}
+		if n < 0 {
+			n = -1
+		}
 		out = append(out, Image{
 			ID:          im.ID,
 			RepoTags:    append([]string(nil), im.RepoTags...),
 			RepoDigests: append([]string(nil), im.RepoDigests...),
 			Size:        im.Size,
-			Containers:  im.Containers,
+			Containers:  n,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

@@ -377,7 +377,8 @@ func TestDockerFill(t *testing.T) {
 		t.Errorf("modules = %d, want 2 with edgeHub", len(s.Modules()))
 	}
 	wantImages := []Image{
-		{ID: "sha256:aa", RepoTags: []string{"mcr.microsoft.com/azureiotedge-agent:1.4"}, Size: 200, Containers: -1},
+		// The image list says -1 (not counted); /system/df counted aa's container.
+		{ID: "sha256:aa", RepoTags: []string{"mcr.microsoft.com/azureiotedge-agent:1.4"}, Size: 200, Containers: 1},
 		{ID: "sha256:bb", RepoTags: []string{"mcr.microsoft.com/azureiotedge-hub:1.4"}, Size: 300, Containers: -1},
 	}
 	if !reflect.DeepEqual(s.Images, wantImages) {
