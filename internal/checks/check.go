@@ -258,7 +258,7 @@ func runOne(c *Check, in Input, pol *policy.Policy, ex []policy.Exemption, full 
 	out := make([]Finding, 0, len(results))
 	for _, r := range results {
 		sev := cp.Severity
-		if r.Severity != "" && rank(r.Severity) < rank(sev) {
+		if r.Severity != "" && r.Severity.Rank() < sev.Rank() {
 			sev = r.Severity
 		}
 		f := c.finding(r, sev)
@@ -363,18 +363,6 @@ func applyExemptions(f *Finding, ex []policy.Exemption, now time.Time) {
 		}
 		f.Evidence["expiredExemptions"] = expired
 	}
-}
-
-func rank(s policy.Severity) int {
-	switch s {
-	case policy.Critical:
-		return 3
-	case policy.Warning:
-		return 2
-	case policy.Info:
-		return 1
-	}
-	return 0
 }
 
 func (c *Check) finding(r Result, sev policy.Severity) Finding {

@@ -58,7 +58,7 @@ func (h *fakeHub) PatchReported(_ context.Context, p map[string]any) error {
 		return errOffline
 	}
 	h.patches = append(h.patches, p)
-	h.reported = report.ApplyMergePatch(h.reported, p)
+	h.reported = sink.ApplyMergePatch(h.reported, p)
 	return nil
 }
 

@@ -242,7 +242,7 @@ func TestSimulatedDay(t *testing.T) {
 	// The 50-module report is complete: nothing trimmed, every check's pass
 	// list and every failing finding, under 256 KB on the wire.
 	rep := fifty.lastReport
-	if rep == nil || fifty.largestReport > report.MessageLimit {
+	if rep == nil || fifty.largestReport > sink.MessageLimit {
 		t.Fatalf("50-module report: %v, %d bytes", rep != nil, fifty.largestReport)
 	}
 	for _, n := range rep.Notes {

@@ -40,7 +40,7 @@ func (d *Daemon) runChecksMethod(map[string]any) (int, map[string]any) {
 		if rep == nil {
 			return 503, map[string]any{"error": "stopping"}
 		}
-		m, err := report.ToMap(report.Compact(rep, report.SummaryBudget))
+		m, err := sink.ToMap(sink.Compact(rep, sink.SummaryBudget))
 		if err != nil {
 			return 500, map[string]any{"error": err.Error()}
 		}
@@ -56,7 +56,7 @@ func (d *Daemon) getReportMethod(map[string]any) (int, map[string]any) {
 	if rep == nil {
 		return 404, map[string]any{"error": "no cycle has completed yet"}
 	}
-	b, err := report.Fit(rep, report.MethodLimit)
+	b, err := sink.Fit(rep, sink.MethodLimit)
 	if err != nil {
 		return 500, map[string]any{"error": err.Error()}
 	}

@@ -49,8 +49,7 @@ func (d *Daemon) adoptReported(reported map[string]any, atStart bool) {
 	if !atStart || r == nil {
 		return
 	}
-	var s report.TwinSummary
-	if b, err := json.Marshal(r); err == nil && json.Unmarshal(b, &s) == nil && s.Status != "" {
+	if s := sink.ReadReadiness(r); s != nil && s.Status != "" {
 		p := &priorState{failing: map[string]string{}, truncated: s.FailingOmitted > 0}
 		for _, f := range s.Failing {
 			p.failing[f.ID+"/"+f.Module+"/"+f.Subject] = f.Status

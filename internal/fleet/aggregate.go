@@ -7,6 +7,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
 // Unknown is the status of a device whose twin holds no readable summary.
@@ -115,7 +116,7 @@ func Aggregate(module string, twins []Twin, now time.Time, heartbeat time.Durati
 				if st.status == string(checks.Error) {
 					c.Errored++
 				}
-				if sevRank(st.severity) > sevRank(c.Severity) {
+				if policy.Severity(st.severity).Rank() > policy.Severity(c.Severity).Rank() {
 					c.Severity = st.severity
 				}
 				c.DeviceIDs = append(c.DeviceIDs, t.DeviceID)
@@ -135,8 +136,8 @@ func Aggregate(module string, twins []Twin, now time.Time, heartbeat time.Durati
 		if a.Devices != b.Devices {
 			return a.Devices > b.Devices
 		}
-		if sevRank(a.Severity) != sevRank(b.Severity) {
-			return sevRank(a.Severity) > sevRank(b.Severity)
+		if policy.Severity(a.Severity).Rank() != policy.Severity(b.Severity).Rank() {
+			return policy.Severity(a.Severity).Rank() > policy.Severity(b.Severity).Rank()
 		}
 		return a.ID < b.ID
 	})
@@ -177,8 +178,8 @@ func device(t Twin, now time.Time, heartbeat time.Duration) Device {
 		d.Status = s.Status
 	}
 	d.Score = s.Score
-	if !s.Heartbeat.IsZero() {
-		hb := s.Heartbeat.UTC()
+	if seen := s.LastSeen(); !seen.IsZero() {
+		hb := seen.UTC()
 		d.Heartbeat = &hb
 		age := max(now.Sub(hb), 0).Round(time.Second) // a heartbeat from the future (a fast clock) is fresh
 		d.Age = Duration(age)
@@ -198,7 +199,7 @@ type checkState struct{ status, severity string }
 
 // failingChecks are the checks failing or erroring in a summary: those of
 // its failing list, and those whose per-check status is fail or error.
-func failingChecks(s *Summary) map[string]checkState {
+func failingChecks(s *sink.Readiness) map[string]checkState {
 	out := map[string]checkState{}
 	worse := func(id string, st checkState) {
 		cur, ok := out[id]
@@ -209,7 +210,7 @@ func failingChecks(s *Summary) map[string]checkState {
 		if cur.status != string(checks.Fail) && st.status == string(checks.Fail) {
 			cur.status = st.status
 		}
-		if sevRank(st.severity) > sevRank(cur.severity) {
+		if policy.Severity(st.severity).Rank() > policy.Severity(cur.severity).Rank() {
 			cur.severity = st.severity
 		}
 		out[id] = cur
@@ -228,16 +229,4 @@ func failingChecks(s *Summary) map[string]checkState {
 		}
 	}
 	return out
-}
-
-func sevRank(s string) int {
-	switch policy.Severity(s) {
-	case policy.Critical:
-		return 3
-	case policy.Warning:
-		return 2
-	case policy.Info:
-		return 1
-	}
-	return 0
 }

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -15,22 +17,22 @@ func score(n int) *int { return &n }
 func TestAggregate(t *testing.T) {
 	const hour = time.Hour
 	twins := []Twin{
-		{DeviceID: "d-ready", ModuleID: "readiness", Summary: &Summary{Status: "ready", Score: score(95), Heartbeat: ago(30 * time.Minute)}},
-		{DeviceID: "d-deg", ModuleID: "readiness", ConnectionState: "Connected", Summary: &Summary{Status: "degraded", Score: score(70), Heartbeat: ago(90 * time.Minute),
-			Failing: []Failing{{ID: "log-rotation", Severity: "warning", Status: "fail"}, {ID: "log-rotation", Severity: "warning", Status: "fail"}}}},
+		{DeviceID: "d-ready", ModuleID: "readiness", Summary: &sink.Readiness{Status: "ready", Score: score(95), Heartbeat: ago(30 * time.Minute)}},
+		{DeviceID: "d-deg", ModuleID: "readiness", ConnectionState: "Connected", Summary: &sink.Readiness{Status: "degraded", Score: score(70), Heartbeat: ago(90 * time.Minute),
+			Failing: []sink.ReadinessFailing{{ID: "log-rotation", Severity: "warning", Status: "fail"}, {ID: "log-rotation", Severity: "warning", Status: "fail"}}}},
 		// Stale: 3h > 2 × 1h.
-		{DeviceID: "d-not", ModuleID: "readiness", Summary: &Summary{Status: "notReady", Score: score(20), Heartbeat: ago(3 * hour),
-			Failing: []Failing{{ID: "docker-socket-mounts", Severity: "critical", Status: "fail"}, {ID: "log-rotation", Severity: "critical", Status: "error"}}}},
+		{DeviceID: "d-not", ModuleID: "readiness", Summary: &sink.Readiness{Status: "notReady", Score: score(20), Heartbeat: ago(3 * hour),
+			Failing: []sink.ReadinessFailing{{ID: "docker-socket-mounts", Severity: "critical", Status: "fail"}, {ID: "log-rotation", Severity: "critical", Status: "error"}}}},
 		// Fresh because its own policy's heartbeat is 4h (stale after 8h).
-		{DeviceID: "d-slow", ModuleID: "readiness", Heartbeat: 4 * hour, Summary: &Summary{Status: "notReady", Heartbeat: ago(5 * hour),
-			Failing: []Failing{{ID: "docker-socket-mounts", Severity: "critical"}}, FailingOmitted: 3}},
+		{DeviceID: "d-slow", ModuleID: "readiness", Heartbeat: 4 * hour, Summary: &sink.Readiness{Status: "notReady", Heartbeat: ago(5 * hour),
+			Failing: []sink.ReadinessFailing{{ID: "docker-socket-mounts", Severity: "critical"}}, FailingOmitted: 3}},
 		// Known failing only from the per-check statuses.
-		{DeviceID: "d-checks", ModuleID: "readiness", Summary: &Summary{Status: "degraded", Heartbeat: ago(10 * hour),
+		{DeviceID: "d-checks", ModuleID: "readiness", Summary: &sink.Readiness{Status: "degraded", Heartbeat: ago(10 * hour),
 			Checks: map[string]string{"clock-skew": "fail", "log-rotation": "pass", "dns": "error", "x": "skip"}}},
 		{DeviceID: "d-never", ModuleID: "readiness"},
-		{DeviceID: "d-odd", ModuleID: "readiness", Summary: &Summary{Status: "exploded"}},
+		{DeviceID: "d-odd", ModuleID: "readiness", Summary: &sink.Readiness{Status: "exploded"}},
 		// A heartbeat from the future (fast device clock) is fresh.
-		{DeviceID: "d-future", ModuleID: "readiness", Summary: &Summary{Status: "ready", Heartbeat: now.Add(10 * time.Minute)}},
+		{DeviceID: "d-future", ModuleID: "readiness", Summary: &sink.Readiness{Status: "ready", Heartbeat: now.Add(10 * time.Minute)}},
 	}
 	v := Aggregate("readiness", twins, now, hour)
 
@@ -87,7 +89,7 @@ func TestAggregate(t *testing.T) {
 }
 
 func TestAggregateTable(t *testing.T) {
-	hb := func(d time.Duration) *Summary { return &Summary{Status: "ready", Heartbeat: ago(d)} }
+	hb := func(d time.Duration) *sink.Readiness { return &sink.Readiness{Status: "ready", Heartbeat: ago(d)} }
 	for _, c := range []struct {
 		name      string
 		twin      Twin
@@ -96,12 +98,12 @@ func TestAggregateTable(t *testing.T) {
 		fresh     string
 	}{
 		{"no summary", Twin{DeviceID: "d"}, time.Hour, Unknown, Never},
-		{"summary without time", Twin{DeviceID: "d", Summary: &Summary{Status: "ready"}}, time.Hour, "ready", Never},
+		{"summary without time", Twin{DeviceID: "d", Summary: &sink.Readiness{Status: "ready"}}, time.Hour, "ready", Never},
 		{"just fresh", Twin{DeviceID: "d", Summary: hb(2 * time.Hour)}, time.Hour, "ready", Fresh},
 		{"just stale", Twin{DeviceID: "d", Summary: hb(2*time.Hour + time.Second)}, time.Hour, "ready", Stale},
 		{"default interval from the flag", Twin{DeviceID: "d", Summary: hb(3 * time.Hour)}, 2 * time.Hour, "ready", Fresh},
 		{"the twin's own interval wins", Twin{DeviceID: "d", Heartbeat: time.Minute, Summary: hb(3 * time.Minute)}, time.Hour, "ready", Stale},
-		{"empty status", Twin{DeviceID: "d", Summary: &Summary{Heartbeat: now}}, time.Hour, Unknown, Fresh},
+		{"empty status", Twin{DeviceID: "d", Summary: &sink.Readiness{Heartbeat: now}}, time.Hour, Unknown, Fresh},
 	} {
 		v := Aggregate("m", []Twin{c.twin}, now, c.heartbeat)
 		if d := v.Devices[0]; d.Status != c.status || d.Freshness != c.fresh {

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
 func sampleView() View {
 	return Aggregate("readiness", []Twin{
-		{DeviceID: "d1", ModuleID: "readiness", Summary: &Summary{Status: "ready", Score: score(97), Heartbeat: ago(time.Minute)}},
-		{DeviceID: "d2", ModuleID: "readiness", ConnectionState: "Disconnected", Summary: &Summary{Status: "notReady", Score: score(12), Heartbeat: ago(5 * time.Hour),
-			Failing: []Failing{{ID: "docker-socket-mounts", Severity: "critical", Status: "fail"}, {ID: "log-rotation", Severity: "warning", Status: "error"}}}},
+		{DeviceID: "d1", ModuleID: "readiness", Summary: &sink.Readiness{Status: "ready", Score: score(97), Heartbeat: ago(time.Minute)}},
+		{DeviceID: "d2", ModuleID: "readiness", ConnectionState: "Disconnected", Summary: &sink.Readiness{Status: "notReady", Score: score(12), Heartbeat: ago(5 * time.Hour),
+			Failing: []sink.ReadinessFailing{{ID: "docker-socket-mounts", Severity: "critical", Status: "fail"}, {ID: "log-rotation", Severity: "warning", Status: "error"}}}},
 		{DeviceID: "d3", ModuleID: "readiness"},
 	}, now, time.Hour)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
 func doc(t *testing.T, s string) map[string]any {
@@ -34,7 +36,7 @@ func TestTwinFromDoc(t *testing.T) {
 		t.Fatalf("twin = %+v", tw)
 	}
 	if s.Status != "notReady" || *s.Score != 42 || !s.Heartbeat.Equal(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) || s.FailingOmitted != 2 ||
-		len(s.Failing) != 1 || s.Failing[0] != (Failing{ID: "a", Severity: "critical", Status: "fail"}) ||
+		len(s.Failing) != 1 || s.Failing[0] != (sink.ReadinessFailing{ID: "a", Severity: "critical", Status: "fail", Message: "x"}) ||
 		len(s.Checks) != 2 || s.Checks["a"] != "fail" || s.Checks["b"] != "error" {
 		t.Errorf("summary = %+v", s)
 	}
@@ -45,7 +47,7 @@ func TestTwinFromDoc(t *testing.T) {
 		"desired":{"reporting":{"heartbeat":"1s"}},
 		"reported":{"readiness":{"status":3,"score":"high","lastRun":"2026-03-01T10:00:00Z","failing":{"a":1}}}}}`))
 	if err != nil || tw.Heartbeat != 0 || tw.Summary.Status != "" || tw.Summary.Score != nil ||
-		!tw.Summary.Heartbeat.Equal(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)) || tw.Summary.Failing != nil {
+		!tw.Summary.LastSeen().Equal(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)) || tw.Summary.Failing != nil {
 		t.Errorf("lenient: %+v %+v, %v", tw, tw.Summary, err)
 	}
 

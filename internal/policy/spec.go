@@ -16,6 +16,20 @@ const (
 	Off      Severity = "off"
 )
 
+// Rank orders severities: critical 3, warning 2, info 1, off and anything
+// else 0. It is the one ranking of severities the outputs sort by.
+func (s Severity) Rank() int {
+	switch s {
+	case Critical:
+		return 3
+	case Warning:
+		return 2
+	case Info:
+		return 1
+	}
+	return 0
+}
+
 func parseSeverity(s string) (Severity, bool) {
 	switch Severity(s) {
 	case Critical, Warning, Info, Off:

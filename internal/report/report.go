@@ -1,5 +1,7 @@
-// Package report turns findings into a versioned report: summary, readiness
-// status, score, inventory, and renders it as JSON or a table.
+// Package report is the report model: it turns findings into a versioned
+// report (summary, readiness status, score, inventory) and diffs it against
+// the previous one (diff.go). Its shapes on the wire (table, JSON, the twin's
+// readiness document, SARIF, JUnit, messages) live with their sinks.
 package report
 
 import (
@@ -262,4 +264,22 @@ func polaris(passed, warnings, criticals int) float64 {
 		return 100
 	}
 	return float64(200*passed) / float64(den)
+}
+
+// CheckStatuses gives each check's worst status over its subjects, as a
+// plain string: fail, then error, pass, skip. The twin summary carries it so
+// that fleet queries and ADM metrics can count devices by check.
+func CheckStatuses(r *Report) map[string]string {
+	rank := map[checks.Status]int{checks.Skip: 1, checks.Pass: 2, checks.Error: 3, checks.Fail: 4}
+	worst := map[string]checks.Status{}
+	for _, f := range r.Findings {
+		if cur, ok := worst[f.ID]; !ok || rank[f.Status] > rank[cur] {
+			worst[f.ID] = f.Status
+		}
+	}
+	out := make(map[string]string, len(worst))
+	for id, st := range worst {
+		out[id] = string(st)
+	}
+	return out
 }

@@ -140,7 +140,7 @@ func (m *D2C) flush(ctx context.Context) error {
 		msg := m.queue[0]
 		body, dropped, encoding := msg.body, 0, "utf-8"
 		if msg.kind == TypeReport {
-			r := report.Folded(msg.rep)
+			r := Folded(msg.rep)
 			if dropped = m.dropped; dropped > 0 {
 				r.Notes = append(append([]string(nil), r.Notes...),
 					fmt.Sprintf("%d change messages were dropped while edgeHub was unreachable", dropped))
@@ -167,7 +167,7 @@ func (m *D2C) flush(ctx context.Context) error {
 // its notes) only when even that does not fit.
 func reportBody(r *report.Report, compress bool) ([]byte, string, error) {
 	if !compress {
-		b, err := report.Fit(r, report.MessageLimit)
+		b, err := Fit(r, MessageLimit)
 		return b, "utf-8", err
 	}
 	b, err := json.Marshal(r)
@@ -178,11 +178,11 @@ func reportBody(r *report.Report, compress bool) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if len(gz) <= report.MessageLimit {
+	if len(gz) <= MessageLimit {
 		return gz, "gzip", nil
 	}
 	// Trim the JSON to the limit, then compress what is left.
-	if b, err = report.Fit(r, report.MessageLimit); err != nil {
+	if b, err = Fit(r, MessageLimit); err != nil {
 		return nil, "", err
 	}
 	gz, err = gzipped(b)

@@ -2,6 +2,8 @@ package sink
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/edge-readiness/edge-readiness/internal/report"
@@ -23,5 +25,15 @@ func (j *JSON) Publish(_ context.Context, ev Event) error {
 	if ev.Report == nil {
 		return nil
 	}
-	return report.WriteJSON(j.w, ev.Report)
+	return WriteJSON(j.w, ev.Report)
+}
+
+// WriteJSON writes the report as indented JSON.
+func WriteJSON(w io.Writer, r *report.Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	return nil
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/hub"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/redact"
-	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
@@ -331,7 +330,7 @@ func (h *recordingHub) Twin(context.Context) (map[string]any, map[string]any, er
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.twinReads++
-	return h.desired, report.ApplyMergePatch(map[string]any{}, h.reported), nil
+	return h.desired, sink.ApplyMergePatch(map[string]any{}, h.reported), nil
 }
 
 func (h *recordingHub) PatchReported(_ context.Context, p map[string]any) error {
@@ -344,7 +343,7 @@ func (h *recordingHub) PatchReported(_ context.Context, p map[string]any) error 
 	h.out = append(h.out, emitted{"reported-property patch", string(b)})
 	var copied map[string]any
 	_ = json.Unmarshal(b, &copied)
-	h.reported = report.ApplyMergePatch(h.reported, copied)
+	h.reported = sink.ApplyMergePatch(h.reported, copied)
 	return nil
 }
 

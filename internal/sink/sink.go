@@ -1,7 +1,11 @@
-// Package sink is where reports go: stdout (table, JSON), the module twin's
-// reported properties, device-to-cloud messages, and later metrics or JUnit
-// files. A sink is one file implementing Sink. It knows the report types and
-// nothing of checks, facts or policies.
+// Package sink is where reports go, and each output's shape lives here with
+// its sink: the table and JSON (table.go, json.go), JUnit and SARIF, the
+// module twin's reported "readiness" document (readiness.go, one type written
+// by the Twin sink and read by the module and the fleet view) with its merge
+// patches (mergepatch.go), device-to-cloud messages (d2c.go, trimmed by
+// fit.go and folded by fold.go) and the Prometheus metrics (metrics.go). A
+// sink is one file implementing Sink; it knows the report model and nothing
+// of how checks decide, facts or policies.
 //
 // Sinks are handed events only through a Publisher, which scrubs every event
 // once before any sink sees it: a sink cannot emit a secret it was never given.

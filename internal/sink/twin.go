@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"time"
-
-	"github.com/edge-readiness/edge-readiness/internal/report"
 )
 
 // Patcher is what the Twin sink needs of the IoT Hub connection.
@@ -22,7 +20,7 @@ type Patcher interface {
 type Twin struct {
 	hub      Patcher
 	reported map[string]any // our keys of the reported properties, as IoT Hub has them
-	lastBeat string
+	lastBeat time.Time
 }
 
 // Reported property keys the Twin sink owns.
@@ -39,42 +37,43 @@ var _ Sink = (*Twin)(nil)
 // Name implements Sink.
 func (*Twin) Name() string { return "twin" }
 
+// twinDoc is the part of the reported properties the Twin sink owns.
+type twinDoc struct {
+	Policy    *PolicyAck `json:"policy,omitempty"`
+	Readiness any        `json:"readiness,omitempty"` // *Readiness, or the summary IoT Hub already has
+}
+
 // Publish implements Sink.
 func (t *Twin) Publish(ctx context.Context, ev Event) error {
 	if ev.Reported != nil {
 		t.adopt(ev.Reported)
 	}
-	doc := map[string]any{}
-	if ev.Policy != nil {
-		doc[KeyPolicy] = ev.Policy
-	}
+	doc := twinDoc{Policy: ev.Policy}
 	if ev.Report != nil {
-		sum, err := report.ToMap(report.Compact(ev.Report, report.SummaryBudget))
-		if err == nil {
-			if ev.Heartbeat || t.lastBeat == "" {
-				t.lastBeat = ev.Time.UTC().Format(time.RFC3339)
-			}
-			sum["heartbeat"] = t.lastBeat
-			doc[KeyReadiness] = sum
+		sum := Compact(ev.Report, SummaryBudget)
+		if ev.Heartbeat || t.lastBeat.IsZero() {
+			t.lastBeat = ev.Time.UTC().Truncate(time.Second)
 		}
+		sum.Heartbeat = t.lastBeat
+		doc.Readiness = &sum
 	} else if old, ok := t.reported[KeyReadiness]; ok {
-		doc[KeyReadiness] = old
+		doc.Readiness = old
 	}
-	docMap, err := report.ToMap(doc)
+	docMap, err := ToMap(doc) // the generic form IoT Hub stores, to diff against
 	if err != nil {
 		return err
 	}
 	if !ev.Heartbeat && sameIgnoringVolatile(t.reported, docMap) {
 		return nil
 	}
-	patch := report.MergePatch(t.reported, docMap)
+	patch := MergePatch(t.reported, docMap)
 	if len(patch) == 0 {
 		return nil
 	}
 	if err := t.hub.PatchReported(ctx, patch); err != nil {
 		return fmt.Errorf("reported properties not updated: %w", err)
 	}
-	t.reported = report.ApplyMergePatch(t.reported, patch)
+	t.reported = ApplyMergePatch(t.reported, patch)
 	return nil
 }
 
@@ -87,21 +86,31 @@ func (t *Twin) adopt(reported map[string]any) {
 			t.reported[k] = v
 		}
 	}
-	r, _ := t.reported[KeyReadiness].(map[string]any)
-	if hb, ok := r["heartbeat"].(string); ok {
-		t.lastBeat = hb
+	if r := ReadReadiness(t.reported[KeyReadiness]); r != nil && !r.Heartbeat.IsZero() {
+		t.lastBeat = r.Heartbeat
 	}
 }
 
-// sameIgnoringVolatile compares two reported documents less the fields that
-// change every cycle (lastRun, durationMs, heartbeat).
+// volatile are the readiness fields that change every cycle.
+var volatile = []string{"lastRun", "durationMs", "heartbeat"}
+
+// sameIgnoringVolatile compares two reported documents (generic form) less
+// the fields that change every cycle.
 func sameIgnoringVolatile(a, b map[string]any) bool {
 	strip := func(m map[string]any) map[string]any {
-		out, _ := report.ToMap(m)
-		if r, ok := out[KeyReadiness].(map[string]any); ok {
-			delete(r, "lastRun")
-			delete(r, "durationMs")
-			delete(r, "heartbeat")
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			out[k] = v
+		}
+		if r, ok := m[KeyReadiness].(map[string]any); ok {
+			rc := make(map[string]any, len(r))
+			for k, v := range r {
+				rc[k] = v
+			}
+			for _, k := range volatile {
+				delete(rc, k)
+			}
+			out[KeyReadiness] = rc
 		}
 		return out
 	}

@@ -1,10 +1,11 @@
-package report
+package sink
 
 import (
 	"encoding/json"
 	"fmt"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/report"
 )
 
 // MessageLimit is IoT Hub's device-to-cloud message size limit; MethodLimit
@@ -18,7 +19,7 @@ const (
 // Fit marshals r within limit bytes, trimming in steps and saying so in
 // Notes: evidence of passing and skipped findings, then passing and skipped
 // findings, then all evidence, then the tail of the findings.
-func Fit(r *Report, limit int) ([]byte, error) {
+func Fit(r *report.Report, limit int) ([]byte, error) {
 	b, err := json.Marshal(r)
 	if err != nil || len(b) <= limit {
 		return b, err

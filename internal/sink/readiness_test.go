@@ -1,4 +1,4 @@
-package report
+package sink
 
 import (
 	"encoding/json"
@@ -9,9 +9,10 @@ import (
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
+	"github.com/edge-readiness/edge-readiness/internal/report"
 )
 
-func manyFailures(n int) *Report {
+func manyFailures(n int) *report.Report {
 	var fs []checks.Finding
 	for i := 0; i < n; i++ {
 		sev := policy.Warning
@@ -24,7 +25,7 @@ func manyFailures(n int) *Report {
 		fs = append(fs, x)
 	}
 	fs = append(fs, f("disk-space", policy.Critical, checks.Pass))
-	return &Report{Summary: Summarize(fs), Findings: fs}
+	return &report.Report{Summary: report.Summarize(fs), Findings: fs}
 }
 
 func TestCompactStaysInBudget(t *testing.T) {
@@ -39,7 +40,7 @@ func TestCompactStaysInBudget(t *testing.T) {
 			t.Errorf("%d failures: %d listed + %d omitted", n, len(s.Failing), s.FailingOmitted)
 		}
 		for i := 1; i < len(s.Failing); i++ {
-			if sevRank(s.Failing[i-1].Severity) < sevRank(s.Failing[i].Severity) {
+			if policy.Severity(s.Failing[i-1].Severity).Rank() < policy.Severity(s.Failing[i].Severity).Rank() {
 				t.Fatalf("failing list not ordered by severity at %d", i)
 			}
 		}
@@ -91,25 +92,5 @@ func TestMergePatch(t *testing.T) {
 				t.Errorf("apply(from, patch) = %v, want %v", applied, to)
 			}
 		})
-	}
-}
-
-func TestChanges(t *testing.T) {
-	prevRep := &Report{Findings: []checks.Finding{
-		{ID: "a", Status: checks.Pass}, {ID: "b", Module: "m", Status: checks.Fail}, {ID: "gone", Status: checks.Fail}}}
-	cur := &Report{Findings: []checks.Finding{
-		{ID: "a", Status: checks.Fail, Severity: policy.Critical, Message: "now failing"},
-		{ID: "b", Module: "m", Status: checks.Fail}, {ID: "new", Status: checks.Pass}}}
-	if got := Changes(nil, cur); got != nil {
-		t.Errorf("no baseline must give no changes, got %v", got)
-	}
-	got := Changes(Statuses(prevRep), cur)
-	want := []Change{
-		{ID: "a", Severity: "critical", From: "pass", To: "fail", Message: "now failing"},
-		{ID: "new", From: "", To: "pass"},
-		{ID: "gone", From: "fail", To: "", Message: "the finding is no longer reported"},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Changes =\n%+v\nwant\n%+v", got, want)
 	}
 }

@@ -1,10 +1,11 @@
-package report
+package sink
 
 import (
 	"fmt"
 	"sort"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/report"
 )
 
 // Folded returns a copy of r whose passing findings are folded per check:
@@ -12,7 +13,7 @@ import (
 // that pass, instead of one finding each with its message and remediation.
 // Failing, errored and skipped findings stay whole. A 50-module device's
 // report then holds every failure and every check's pass list in a message.
-func Folded(r *Report) *Report {
+func Folded(r *report.Report) *report.Report {
 	c := *r
 	c.Findings = make([]checks.Finding, 0, len(r.Findings))
 	type group struct {
@@ -77,22 +78,4 @@ func joinAnd(parts []string) string {
 		out += ", " + p
 	}
 	return out + " and " + parts[len(parts)-1]
-}
-
-// CheckStatuses gives each check's worst status over its subjects, as a
-// plain string: fail, then error, pass, skip. The twin summary carries it so
-// that fleet queries and ADM metrics can count devices by check.
-func CheckStatuses(r *Report) map[string]string {
-	rank := map[checks.Status]int{checks.Skip: 1, checks.Pass: 2, checks.Error: 3, checks.Fail: 4}
-	worst := map[string]checks.Status{}
-	for _, f := range r.Findings {
-		if cur, ok := worst[f.ID]; !ok || rank[f.Status] > rank[cur] {
-			worst[f.ID] = f.Status
-		}
-	}
-	out := make(map[string]string, len(worst))
-	for id, st := range worst {
-		out[id] = string(st)
-	}
-	return out
 }
