@@ -184,6 +184,12 @@ var moduleResourceLimits = &Check{
 		Reference: seedRef("limit-container-access-to-host-resources"),
 		Needs:     []facts.Fact{NeedContainers},
 		Reads:     []facts.Setting{facts.SettingCreateOptions},
+		Params: []policy.ParamSpec{
+			{Name: "fixMemoryBytes", Kind: policy.Int, Max: 1 << 40, Default: 256 << 20,
+				Doc: "memory limit `fix` gives a module without one, marked for review (0: none)"},
+			{Name: "fixNanoCpus", Kind: policy.Int, Max: 1 << 40, Default: 500000000,
+				Doc: "CPU limit in billionths of a CPU `fix` gives a module without one, marked for review (0: none)"},
+		},
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result

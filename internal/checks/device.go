@@ -29,7 +29,9 @@ var runtimeVersionSupported = &Check{
 		Needs:     []facts.Fact{NeedContainers},
 		Reads:     []facts.Setting{facts.SettingImage},
 		Params: []policy.ParamSpec{{Name: "supportedReleases", Kind: policy.StringList, Default: []string{"1.5"},
-			Doc: "IoT Edge releases (major.minor) under support"}},
+			Doc: "IoT Edge releases (major.minor) under support"},
+			{Name: "newestPatches", Kind: policy.StringList, Default: []string{"1.6.8"},
+				Doc: "the newest patch of each LTS release (1.6.8 released 2026-11-02): `fix` sets edgeAgent and edgeHub to the newest of them"}},
 	},
 	Eval: func(in *Input) []Result {
 		supported := in.Params.Strings("supportedReleases")

@@ -56,6 +56,7 @@ const usage = `usage: edge-readiness <command> [flags]
 
 commands:
   check   run the checks once, print the report, exit 1 when the device is not ready
+  fix     write a deployment manifest with the safe fixes applied, and list what was not fixed and why
   run     module mode: run the checks every interval and report
   fleet   service side: the readiness of every device of an IoT hub, from the module twins
   version print the version
@@ -77,6 +78,8 @@ func Main(ctx context.Context, env Env) int {
 		return checkCmd(ctx, env, env.Args[1:])
 	case "run":
 		return runCmd(ctx, env, env.Args[1:])
+	case "fix":
+		return fixCmd(ctx, env, env.Args[1:])
 	case "fleet":
 		return fleetCmd(ctx, env, env.Args[1:])
 	case "version", "--version":

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/fix"
+	"github.com/edge-readiness/edge-readiness/internal/manifest"
+	"github.com/edge-readiness/edge-readiness/internal/redact"
+)
+
+// maxManifest bounds the manifest fix reads, as manifest.Load does.
+const maxManifest = 16 << 20
+
+// fixCmd writes a deployment manifest with the safe fixes applied and
+// prints every failing finding: fixed, or not fixed and why. It reads and
+// writes files only: never a device.
+func fixCmd(_ context.Context, env Env, args []string) int {
+	fs := flag.NewFlagSet("fix", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	c := common{environ: env.environ()}
+	c.register(fs, env.Getenv)
+	mf := registerManifestFlags(fs)
+	out := fs.String("o", "", "write the fixed manifest to this file (- for stdout; the table then goes to stderr)")
+	inPlace := fs.Bool("in-place", false, "rewrite the manifest itself")
+	patchOut := fs.String("patch", "", "also write the change as an RFC 6902 JSON Patch to this file")
+	only := fs.String("checks", "", "fix only these checks' findings (comma-separated ids)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(env.Stderr, "fix: "+format+"\n", a...)
+		return ExitUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	case mf.path == "":
+		return usageErr("--manifest FILE is required")
+	case (*out == "") == !*inPlace:
+		return usageErr("give either -o FILE or --in-place")
+	}
+	var selected []string
+	if *only != "" {
+		known := map[string]bool{}
+		for _, ck := range checks.All() {
+			known[ck.ID] = true
+		}
+		for _, id := range strings.Split(*only, ",") {
+			id = strings.TrimSpace(id)
+			if !known[id] {
+				return usageErr("--checks: unknown check %q", id)
+			}
+			selected = append(selected, id)
+		}
+	}
+	pol, err := c.loadPolicy()
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	vars, err := manifest.LoadVars(mf.envFile, env.environ()())
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	data, err := readBounded(mf.path)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	res, err := fix.Run(data, mf.path, fix.Options{
+		Manifest: manifest.Options{Vars: vars, ModulesDir: mf.modulesDir, Platform: mf.platform},
+		Policy:   pol.Policy, Checks: selected, Self: c.self,
+	})
+	if err != nil {
+		return usageErr("manifest %s: %v", mf.path, err)
+	}
+	dest := *out
+	if *inPlace {
+		dest = mf.path
+	}
+	table := env.Stdout
+	if dest == "-" {
+		table = env.Stderr
+		if _, err := env.Stdout.Write(res.Output); err != nil {
+			return usageErr("writing the manifest: %v", err)
+		}
+	} else if !*inPlace || res.Changed() {
+		if err := writeFileLike(dest, res.Output, mf.path); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	if *patchOut != "" {
+		b, err := json.MarshalIndent(res.Patch, "", "  ")
+		if err != nil {
+			return usageErr("writing the patch: %v", err)
+		}
+		if err := writeFileLike(*patchOut, append(b, '\n'), ""); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	// Messages quote the manifest's values: the table passes the scrubber.
+	writeFixTable(redact.NewScrubber().Writer(table), res)
+	return ExitOK
+}
+
+// readBounded reads a file of at most maxManifest bytes.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest %s: %w", path, err)
+	}
+	if len(data) > maxManifest {
+		return nil, fmt.Errorf("manifest %s: larger than %d MB, not a deployment manifest", path, maxManifest>>20)
+	}
+	return data, nil
+}
+
+// writeFileLike writes data to path through a temporary file in the same
+// folder and a rename, with the mode of like (or 0644).
+func writeFileLike(path string, data []byte, like string) error {
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(like); like != "" && err == nil {
+		mode = st.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeFixTable prints every failing finding and what became of it, then
+// the counts.
+func writeFixTable(w io.Writer, res *fix.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tMODULE\tSEVERITY\tRESULT\tWHAT CHANGED, OR WHY NOT")
+	fixedN, review := 0, 0
+	why := map[fix.Reason]int{}
+	for _, it := range res.Items {
+		result := "not fixed: " + string(it.Reason)
+		switch {
+		case it.Fixed && it.Review:
+			result, review = "fixed, review", review+1
+			fixedN++
+		case it.Fixed:
+			result = "fixed"
+			fixedN++
+		default:
+			why[it.Reason]++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Finding.ID, orDash(it.Finding.Module), it.Finding.Severity, result, it.Note)
+	}
+	tw.Flush()
+	var left []string
+	for _, r := range []fix.Reason{fix.Decision, fix.Placeholder, fix.NotSelected} {
+		if why[r] > 0 {
+			left = append(left, fmt.Sprintf("%d %s", why[r], r))
+		}
+	}
+	summary := fmt.Sprintf("%d failing findings: %d fixed (%d to review)", len(res.Items), fixedN, review)
+	if len(left) > 0 {
+		summary += ", not fixed: " + strings.Join(left, ", ")
+	}
+	if !res.Changed() {
+		summary += "; the manifest is unchanged"
+	}
+	fmt.Fprintln(w, summary)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
