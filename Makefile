@@ -47,3 +47,13 @@ test:
 
 test-e2e:
 	$(GO) test -p 1 -count=1 -timeout $(ENGINE_TIMEOUT) $(ENGINE_PKGS)
+
+# `make sync-testdata SHARED=DIR` refreshes the repository's copies of the check
+# catalogs and the real fixtures (testdata/SOURCES.md names where each comes
+# from) from a folder holding their originals: DIR/CHECKS*.md and
+# DIR/fixtures/real/. Nothing else reads outside the repository.
+.PHONY: sync-testdata
+sync-testdata:
+	@test -n "$(SHARED)" || { echo "sync-testdata: name the folder of the originals: make sync-testdata SHARED=DIR"; exit 2; }
+	for f in testdata/CHECKS*.md; do install -m 644 "$(SHARED)/$${f##*/}" "$$f"; done
+	for f in testdata/real/*; do install -m 644 "$(SHARED)/fixtures/real/$${f##*/}" "$$f"; done
