@@ -1,6 +1,12 @@
 package fix_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -38,7 +44,7 @@ func TestCorpus(t *testing.T) {
 	}
 	opts := fix.Options{Policy: pol, Self: "readiness", Now: now}
 	fixedBy, left := map[string]int{}, map[fix.Reason]int{}
-	unreadable, changed := 0, 0
+	unreadable, changed, schemaValid := 0, 0, 0
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			input, err := os.ReadFile(file)
@@ -90,6 +96,9 @@ func TestCorpus(t *testing.T) {
 				}
 			}
 			checkInvariants(t, input, res, opts)
+			if checkSchemas(t, input, res.Output) {
+				schemaValid++
+			}
 		})
 	}
 	var byCheck []string
@@ -97,9 +106,80 @@ func TestCorpus(t *testing.T) {
 		byCheck = append(byCheck, id+" "+strconv.Itoa(n))
 	}
 	sort.Strings(byCheck)
-	t.Logf("%d manifests, %d unreadable (as check --manifest), %d changed; fixes applied per check: %s; left unfixed: %d owner's decision, %d placeholder",
-		len(files), unreadable, changed, strings.Join(byCheck, ", "), left[fix.Decision], left[fix.Placeholder])
+	t.Logf("%d manifests, %d unreadable (as check --manifest), %d changed, %d valid against the az CLI's schemas before and after; fixes applied per check: %s; left unfixed: %d owner's decision, %d placeholder",
+		len(files), unreadable, changed, schemaValid, strings.Join(byCheck, ", "), left[fix.Decision], left[fix.Placeholder])
+	if schemaValid < 10 {
+		t.Errorf("only %d manifests passed the az CLI's schemas: the schema check is not exercised", schemaValid)
+	}
 	if len(fixedBy) < 6 {
 		t.Errorf("the corpus exercises %d fixes, want at least 6", len(fixedBy))
 	}
+}
+
+// azSchemas compiles the az CLI's bundled edgeAgent and edgeHub schemas
+// (testdata/schemas, from Azure/azure-iot-cli-extension azext_iot/assets),
+// by file name.
+var azSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
+	files, err := filepath.Glob("../../testdata/schemas/azure-iot-edge*-deployment-*.json")
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no schemas in testdata/schemas: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	out := map[string]*jsonschema.Schema{}
+	for _, f := range files {
+		s, err := c.Compile(f)
+		if err != nil {
+			return nil, err
+		}
+		out[filepath.Base(f)] = s
+	}
+	return out, nil
+})
+
+// azValidate validates a deployment as `az iot edge set-modules` does
+// (_validate_payload_schema): $edgeAgent and $edgeHub of modulesContent,
+// each against the schema of its properties.desired.schemaVersion when
+// the CLI has one; the sections it would not validate are left out.
+// It returns what it validated and the first error.
+func azValidate(t *testing.T, data []byte) (checked []string, err error) {
+	t.Helper()
+	schemas, serr := azSchemas()
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	var doc struct {
+		ModulesContent map[string]map[string]any `json:"modulesContent"`
+	}
+	if json.Unmarshal(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), &doc) != nil {
+		return nil, nil
+	}
+	for sys, name := range map[string]string{"$edgeAgent": "edgeagent", "$edgeHub": "edgehub"} {
+		desired, _ := doc.ModulesContent[sys]["properties.desired"].(map[string]any)
+		ver, _ := desired["schemaVersion"].(string)
+		s := schemas[fmt.Sprintf("azure-iot-%s-deployment-%s.json", name, ver)]
+		if s == nil {
+			continue
+		}
+		raw, _ := json.Marshal(map[string]any{sys: doc.ModulesContent[sys]})
+		inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		checked = append(checked, sys+" "+ver)
+		if verr := s.Validate(inst); verr != nil && err == nil {
+			err = fmt.Errorf("%s: %w", sys, verr)
+		}
+	}
+	sort.Strings(checked)
+	return checked, err
+}
+
+// checkSchemas: a manifest that passed the az CLI's schemas still does.
+func checkSchemas(t *testing.T, input, output []byte) bool {
+	t.Helper()
+	checked, err := azValidate(t, input)
+	if err != nil || len(checked) == 0 {
+		return false
+	}
+	if _, err := azValidate(t, output); err != nil {
+		t.Errorf("the input passed the az CLI's schemas (%v), the fixed manifest does not: %v", checked, err)
+	}
+	return true
 }
