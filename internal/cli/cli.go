@@ -309,7 +309,13 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 
 	// The publisher scrubs the report before the sink renders it.
 	out := sink.NewPublisher(scrub, output(env.Stdout))
-	if err := out.Publish(ctx, sink.Event{Time: r.GeneratedAt, Report: r, Changed: true, Rules: Rules(checks.All())}); err != nil {
+	ev := sink.Event{Time: r.GeneratedAt, Report: r, Changed: true, Rules: Rules(checks.All())}
+	if mf.path != "" && *format == "sarif" { // SARIF carries the fixes `fix` would make
+		if ev.Fixes, err = mf.fixes(env.environ()(), pol.Policy, c.self, scrub); err != nil {
+			log.Warn().Err(err).Msg("the manifest's fixes are left out of SARIF")
+		}
+	}
+	if err := out.Publish(ctx, ev); err != nil {
 		fmt.Fprintf(env.Stderr, "check: %v\n", err)
 		return ExitUsage
 	}

@@ -15,7 +15,9 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/fix"
 	"github.com/edge-readiness/edge-readiness/internal/manifest"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/redact"
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
 // maxManifest bounds the manifest fix reads, as manifest.Load does.
@@ -202,4 +204,59 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// fixes are the changes fix would make to the manifest, by the key of the
+// finding each repairs, for check's SARIF (its results' suggested fixes).
+// A change that would carry a secret (a createOptions string rewritten
+// whole, with a literal password in it) is left out rather than masked,
+// as a masked replacement would corrupt the file it is applied to.
+func (m *manifestFlags) fixes(environ []string, pol *policy.Policy, self string, scrub *redact.Scrubber) (map[string]sink.Fix, error) {
+	vars, err := manifest.LoadVars(m.envFile, environ)
+	if err != nil {
+		return nil, err
+	}
+	data, err := readBounded(m.path)
+	if err != nil {
+		return nil, err
+	}
+	res, err := fix.Run(data, m.path, fix.Options{
+		Manifest: manifest.Options{Vars: vars, ModulesDir: m.modulesDir, Platform: m.platform}, Policy: pol, Self: self})
+	if err != nil {
+		return nil, err
+	}
+	notes := map[string]string{}
+	for _, it := range res.Items {
+		if it.Fixed {
+			notes[it.Finding.Key()] = it.Finding.ID + ": " + it.Note
+		}
+	}
+	out := map[string]sink.Fix{}
+	for _, ch := range res.Changes {
+		if scrub.String(ch.Text) != ch.Text {
+			continue
+		}
+		var all []string
+		for _, k := range ch.Findings {
+			all = append(all, notes[k])
+		}
+		for _, k := range ch.Findings {
+			desc := "edge-readiness fix: " + notes[k]
+			if len(all) > 1 {
+				desc += ". The same change to " + ch.Module + " also applies: " + strings.Join(others(all, notes[k]), "; ")
+			}
+			out[k] = sink.Fix{Description: desc, Replacements: []sink.Replacement{{CharOffset: ch.CharOffset, CharLength: ch.CharLength, Text: ch.Text}}}
+		}
+	}
+	return out, nil
+}
+
+func others(all []string, but string) []string {
+	var out []string
+	for _, s := range all {
+		if s != but {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -44,6 +44,7 @@ type sarifLog struct {
 
 type sarifRun struct {
 	Tool        sarifTool         `json:"tool"`
+	ColumnKind  string            `json:"columnKind,omitempty"`
 	Invocations []sarifInvocation `json:"invocations"`
 	Results     []sarifResult     `json:"results"`
 	Properties  map[string]any    `json:"properties,omitempty"`
@@ -90,7 +91,30 @@ type sarifResult struct {
 	Message             sarifText         `json:"message"`
 	Locations           []sarifLocation   `json:"locations,omitempty"`
 	PartialFingerprints map[string]string `json:"partialFingerprints"`
+	Fixes               []sarifFix        `json:"fixes,omitempty"`
 	Properties          map[string]any    `json:"properties,omitempty"`
+}
+
+type sarifFix struct {
+	Description     sarifText             `json:"description"`
+	ArtifactChanges []sarifArtifactChange `json:"artifactChanges"`
+}
+
+type sarifArtifactChange struct {
+	ArtifactLocation sarifArtifact      `json:"artifactLocation"`
+	Replacements     []sarifReplacement `json:"replacements"`
+}
+
+type sarifReplacement struct {
+	DeletedRegion   sarifCharRegion `json:"deletedRegion"`
+	InsertedContent *sarifText      `json:"insertedContent,omitempty"`
+}
+
+// sarifCharRegion counts characters as the run's columnKind says
+// (unicodeCodePoints).
+type sarifCharRegion struct {
+	CharOffset int `json:"charOffset"`
+	CharLength int `json:"charLength"`
 }
 
 type sarifLocation struct {
@@ -170,6 +194,10 @@ func (s *SARIF) Publish(_ context.Context, ev Event) error {
 		if loc := sarifLocationOf(f); loc != nil {
 			res.Locations = []sarifLocation{*loc}
 		}
+		if fx, ok := ev.Fixes[f.Key()]; ok && f.Location != nil && f.Location.URI != "" {
+			res.Fixes = []sarifFix{sarifFixOf(f.Location.URI, fx)}
+			run.ColumnKind = "unicodeCodePoints"
+		}
 		run.Results = append(run.Results, res)
 	}
 	enc := json.NewEncoder(s.w)
@@ -198,6 +226,19 @@ func sarifLocationOf(f *checks.Finding) *sarifLocation {
 		return nil
 	}
 	return &loc
+}
+
+// sarifFixOf is a fix as SARIF's suggested change to the file at uri.
+func sarifFixOf(uri string, fx Fix) sarifFix {
+	ch := sarifArtifactChange{ArtifactLocation: sarifArtifact{URI: uri}, Replacements: []sarifReplacement{}}
+	for _, r := range fx.Replacements {
+		rep := sarifReplacement{DeletedRegion: sarifCharRegion{CharOffset: r.CharOffset, CharLength: r.CharLength}}
+		if r.Text != "" {
+			rep.InsertedContent = &sarifText{Text: r.Text}
+		}
+		ch.Replacements = append(ch.Replacements, rep)
+	}
+	return sarifFix{Description: sarifText{Text: fx.Description}, ArtifactChanges: []sarifArtifactChange{ch}}
 }
 
 func sarifRuleOf(ru Rule) sarifRule {

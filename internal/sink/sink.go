@@ -65,6 +65,23 @@ type Event struct {
 	// They are the catalog's text, never a device's: the publisher does not
 	// scrub them.
 	Rules []Rule
+	// Fixes are the changes to the checked file that repair findings, by
+	// finding key (checks.Finding.Key), for outputs that carry suggested
+	// fixes (SARIF); nil when nothing was fixed (a device, not a file).
+	Fixes map[string]Fix
+}
+
+// Fix is a change to the file a finding points into that repairs it.
+type Fix struct {
+	Description  string
+	Replacements []Replacement
+}
+
+// Replacement replaces CharLength characters (Unicode code points) at
+// CharOffset of the file with Text.
+type Replacement struct {
+	CharOffset, CharLength int
+	Text                   string
 }
 
 // Rule is what an output tells of a check besides its findings: how it
