@@ -65,8 +65,6 @@ var hostnameValid = &Check{
 	},
 }
 
-var protocolPorts = map[string]string{"amqp": "5671", "amqpws": "443", "mqtt": "8883", "mqttws": "443"}
-
 var upstreamProtocolInfo = &Check{
 	Meta: Meta{
 		ID: "upstream-protocol", Title: "Upstream protocol",
@@ -85,7 +83,7 @@ var upstreamProtocolInfo = &Check{
 			return []Result{skip("", "no edgeHub container (see modules-running)")}
 		}
 		p := upstreamProtocol(hub)
-		port := protocolPorts[strings.ToLower(p)]
+		port, _ := facts.UpstreamPort(p)
 		r := Result{}.with("protocol", p).with("port", port)
 		if proxy := engineOrEnvProxy(in.Snap, hub); proxy != "" && port != "443" {
 			r.Status, r.Message = Fail, fmt.Sprintf("edgeHub uses %s (port %s) but a proxy is configured: only %sWs on 443 goes through a proxy",

@@ -14,13 +14,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/workload"
 )
 
 // Defaults for Config.
 const (
-	DefaultEdgeHubMetricsURL   = "http://edgeHub:9600/metrics"
-	DefaultEdgeAgentMetricsURL = "http://edgeAgent:9600/metrics"
+	// The default metrics endpoints are the policy's.
+	DefaultEdgeHubMetricsURL   = policy.DefaultEdgeHubMetrics
+	DefaultEdgeAgentMetricsURL = policy.DefaultEdgeAgentMetric
 	// DefaultTimeout bounds the Docker source as a whole in one cycle.
 	DefaultTimeout = 10 * time.Second
 	// DefaultCallTimeout bounds each Docker engine call.

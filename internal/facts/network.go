@@ -17,8 +17,16 @@ import (
 // DefaultProbeTimeout bounds one probe.
 const DefaultProbeTimeout = 5 * time.Second
 
-// protocolPort is the upstream port of each UpstreamProtocol.
+// protocolPort is the upstream port of each UpstreamProtocol, by its name in
+// lower case.
 var protocolPort = map[string]string{"amqp": "5671", "amqpws": "443", "mqtt": "8883", "mqttws": "443"}
+
+// UpstreamPort is the port IoT Hub is reached on with an UpstreamProtocol
+// (Amqp, AmqpWs, Mqtt, MqttWs, in any case); false for another value.
+func UpstreamPort(protocol string) (string, bool) {
+	p, ok := protocolPort[strings.ToLower(strings.TrimSpace(protocol))]
+	return p, ok
+}
 
 // gatherNetwork fills certificates, probes and the clock reference. It runs
 // after the Docker facts, which name the hub, the protocol and the registries.
@@ -86,7 +94,7 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 		port := "5671"
 		if hub != nil {
 			if v, ok := hub.EnvValue("UpstreamProtocol"); ok {
-				if p, ok := protocolPort[strings.ToLower(strings.TrimSpace(v))]; ok {
+				if p, ok := UpstreamPort(v); ok {
 					port = p
 				}
 			}
