@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
-	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 )
@@ -17,24 +16,15 @@ func f(id string, sev policy.Severity, st checks.Status) checks.Finding {
 	return checks.Finding{ID: id, Title: id, Section: checks.SecDeployment, Severity: sev, Status: st, Message: id + " " + string(st)}
 }
 
+// sampleReport is a report as the model builds it: one check passing on
+// edgeHub, one failing with its remedy, a fact source with a problem.
 func sampleReport() *report.Report {
-	snap := &facts.Snapshot{
-		Time:   time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
-		Engine: &facts.Engine{ServerVersion: "20.10.11+azure-3", Hostname: "dev1", Arch: "x86_64"},
-		Containers: []facts.Container{
-			{Name: "edgeHub", Labels: map[string]string{facts.OwnerLabel: facts.OwnerValue, facts.OriginalImageLabel: "mcr.microsoft.com/azureiotedge-hub:1.5.21"}, State: facts.State{Status: "running"}},
-			{Name: "unrelated", State: facts.State{Status: "running"}},
-		},
-		Metrics: map[string]*facts.Scrape{"edgeAgent": {Endpoint: "http://edgeAgent:9600/metrics", Error: "connection refused"}},
-	}
-	fs := []checks.Finding{
-		f("modules-running", policy.Critical, checks.Pass),
-		f("disk-space", policy.Critical, checks.Fail),
-	}
-	fs[0].Module = "edgeHub"
-	fs[1].Remediation = "free some space"
-	return report.Build(report.Input{Snap: snap, Policy: policy.Default(nil), Source: "default",
-		Started: snap.Time, Finished: snap.Time.Add(1500 * time.Millisecond)}, fs)
+	fs := []checks.Finding{f("modules-running", policy.Critical, checks.Pass), f("disk-space", policy.Critical, checks.Fail)}
+	fs[0].Module, fs[1].Remediation = "edgeHub", "free some space"
+	r := &report.Report{SchemaVersion: report.SchemaVersion, GeneratedAt: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
+		DurationMs: 1500, Engine: &report.Engine{ServerVersion: "20.10.11+azure-3"}, Findings: fs, Summary: report.Summarize(fs)}
+	r.Inventory.SourceErrors = []string{"metrics edgeAgent (http://edgeAgent:9600/metrics): connection refused"}
+	return r
 }
 
 func TestWriteJSONRoundTrip(t *testing.T) {
