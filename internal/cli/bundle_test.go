@@ -15,10 +15,10 @@ import (
 )
 
 // gatewayBundle zips the simulated gateway's support bundle of
-// internal/facts/testdata into a file.
+// internal/bundle/testdata into a file.
 func gatewayBundle(t *testing.T, drop func(name string) bool) string {
 	t.Helper()
-	files, err := bundlezip.Tree(filepath.Join("..", "facts", "testdata", "bundles", "gateway"))
+	files, err := bundlezip.Tree(filepath.Join("..", "bundle", "testdata", "bundles", "gateway"))
 	if err != nil {
 		t.Fatal(err)
 	}

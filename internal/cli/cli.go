@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/edge-readiness/edge-readiness/internal/bundle"
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/cycle"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
@@ -271,7 +272,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	var g cycle.Gatherer
 	switch {
 	case *bundleIn != "":
-		g, err = facts.OpenSupportBundle(*bundleIn)
+		g, err = bundle.OpenSupportBundle(*bundleIn)
 	case *snapshotIn != "":
 		g, err = facts.OpenSnapshotFile(*snapshotIn)
 	case mf.path != "":

@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/edge-readiness/edge-readiness/internal/bundle"
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/report"
@@ -25,11 +26,11 @@ import (
 )
 
 var updateBundle = flag.Bool("update-bundle", false,
-	"rewrite internal/facts/testdata/bundles/gateway from the simulated gateway's support bundle")
+	"rewrite internal/bundle/testdata/bundles/gateway from the simulated gateway's support bundle")
 
 // bundleTestdata is where -update-bundle writes the gateway's bundle, as a
 // directory tree (internal/testenv/bundlezip zips it in the bundle's order).
-const bundleTestdata = "internal/facts/testdata/bundles/gateway"
+const bundleTestdata = "internal/bundle/testdata/bundles/gateway"
 
 // deviceBundle is what `iotedge support-bundle` would write on the device d:
 // check.json, then per module (in the engine's container-list order, edged
@@ -216,7 +217,7 @@ func TestSupportBundleSameFindings(t *testing.T) {
 		b, l := findings(bundleRep, c.ID, "*"), findings(liveRep, c.ID, "*")
 		if notInBundle[c.ID] {
 			for _, f := range b {
-				if f.Status != checks.Skip || !strings.HasPrefix(f.Message, facts.NotInBundle) {
+				if f.Status != checks.Skip || !strings.HasPrefix(f.Message, bundle.NotInBundle) {
 					t.Errorf("%s: the bundle cannot decide it, want skips naming the bundle, got:\n%s", c.ID, dumpFindings(b))
 					break
 				}

@@ -1,4 +1,4 @@
-package facts
+package bundle
 
 import (
 	"archive/zip"

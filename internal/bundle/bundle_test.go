@@ -1,10 +1,11 @@
-package facts
+package bundle
 
 import (
 	"archive/zip"
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ func zipOf(t *testing.T, files []bundlezip.File) []byte {
 	return b
 }
 
-func readBundle(t *testing.T, data []byte) *Snapshot {
+func readBundle(t *testing.T, data []byte) *facts.Snapshot {
 	t.Helper()
 	s, err := ReadSupportBundle(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
@@ -77,7 +78,7 @@ func rename(files []bundlezip.File, from, to string) []bundlezip.File {
 	return out
 }
 
-func factState(s *Snapshot, f Fact) FactState { return s.Fact(f) }
+func factState(s *facts.Snapshot, f facts.Fact) facts.FactState { return s.Fact(f) }
 
 func TestSupportBundleGateway(t *testing.T) {
 	s := readBundle(t, zipOf(t, gatewayTree(t)))
@@ -129,20 +130,20 @@ func TestSupportBundleGateway(t *testing.T) {
 		t.Errorf("opcPublisher: memory %d, log %+v, image %s", opc.Memory, opc.LogConfig, opc.OriginalImage())
 	}
 
-	if len(s.Sources) != 1 || s.Sources[0].Name != SourceSupportBundle || s.Sources[0].Status != StatusOK || len(s.Sources[0].Partial) != 0 {
+	if len(s.Sources) != 1 || s.Sources[0].Name != SourceSupportBundle || s.Sources[0].Status != facts.StatusOK || len(s.Sources[0].Partial) != 0 {
 		t.Fatalf("sources = %+v", s.Sources)
 	}
-	for _, f := range []Fact{FactEngine, FactContainers} {
-		if st := factState(s, f); st.Status != StatusOK {
+	for _, f := range []facts.Fact{facts.FactEngine, facts.FactContainers} {
+		if st := factState(s, f); st.Status != facts.StatusOK {
 			t.Errorf("%s: %+v, want ok", f, st)
 		}
 	}
-	for _, f := range []Fact{FactEngineInventory, FactEdgeHubMetrics, FactEdgeAgentMetrics, FactCerts, FactProbes} {
-		if st := factState(s, f); st.Status != StatusNotApplicable || !strings.HasPrefix(st.Reason, NotInBundle) {
+	for _, f := range []facts.Fact{facts.FactEngineInventory, facts.FactEdgeHubMetrics, facts.FactEdgeAgentMetrics, facts.FactCerts, facts.FactProbes} {
+		if st := factState(s, f); st.Status != facts.StatusNotApplicable || !strings.HasPrefix(st.Reason, NotInBundle) {
 			t.Errorf("%s: %+v, want not applicable, naming the bundle", f, st)
 		}
 	}
-	if r := factState(s, FactProbes).Reason; !strings.Contains(r, "host-connect-iothub-amqp error, host-local-time warning") {
+	if r := factState(s, facts.FactProbes).Reason; !strings.Contains(r, "host-connect-iothub-amqp error, host-local-time warning") {
 		t.Errorf("the probes' reason should carry iotedge check's own verdicts: %s", r)
 	}
 	if s.Metrics != nil || s.Certs != nil || s.Probes != nil || s.Images != nil || s.Volumes != nil {
@@ -169,32 +170,32 @@ func TestSupportBundleQuirks(t *testing.T) {
 		name  string
 		files []bundlezip.File
 		raw   func([]byte) []byte // changes the archive's bytes
-		test  func(t *testing.T, s *Snapshot)
+		test  func(t *testing.T, s *facts.Snapshot)
 	}{
 		{name: "written to stdout (-o -): a status line before the zip", files: base,
 			raw: func(b []byte) []byte { return append([]byte("Making support bundle\n"), b...) },
-			test: func(t *testing.T, s *Snapshot) {
-				if len(s.Containers) != 5 || factState(s, FactEngine).Status != StatusOK {
-					t.Errorf("%d containers, engine %+v", len(s.Containers), factState(s, FactEngine))
+			test: func(t *testing.T, s *facts.Snapshot) {
+				if len(s.Containers) != 5 || factState(s, facts.FactEngine).Status != facts.StatusOK {
+					t.Errorf("%d containers, engine %+v", len(s.Containers), factState(s, facts.FactEngine))
 				}
 			}},
 		{name: "check.json: stderr text after the JSON",
 			files: edit(base, "check.json", append(bytes.TrimRight(checkJSON, "\n"),
 				[]byte("\nError: one or more checks raised errors\ncaused by: ...\n")...)),
-			test: func(t *testing.T, s *Snapshot) {
-				if s.Engine.ServerVersion != "20.10.24+dfsg1" || factState(s, FactEngine).Status != StatusOK {
-					t.Errorf("engine %+v %+v", s.Engine, factState(s, FactEngine))
+			test: func(t *testing.T, s *facts.Snapshot) {
+				if s.Engine.ServerVersion != "20.10.24+dfsg1" || factState(s, facts.FactEngine).Status != facts.StatusOK {
+					t.Errorf("engine %+v %+v", s.Engine, factState(s, facts.FactEngine))
 				}
 			}},
 		{name: "check.json: only the text of a check that died",
 			files: edit(base, "check.json", []byte("Could not parse the output of aziotctl check: EOF while parsing a value at line 1 column 0\n")),
-			test: func(t *testing.T, s *Snapshot) {
-				st := factState(s, FactEngine)
-				if st.Status != StatusError || !strings.Contains(st.Reason, "check.json holds no JSON") ||
+			test: func(t *testing.T, s *facts.Snapshot) {
+				st := factState(s, facts.FactEngine)
+				if st.Status != facts.StatusError || !strings.Contains(st.Reason, "check.json holds no JSON") ||
 					!strings.Contains(st.Reason, "Could not parse the output of aziotctl check") {
 					t.Errorf("engine: %+v", st)
 				}
-				if factState(s, FactContainers).Status != StatusOK || len(s.Containers) != 5 {
+				if factState(s, facts.FactContainers).Status != facts.StatusOK || len(s.Containers) != 5 {
 					t.Error("the modules do not depend on check.json")
 				}
 				if s.Engine == nil {
@@ -211,9 +212,9 @@ func TestSupportBundleQuirks(t *testing.T) {
 				`"system_info":{"total_ram":"3.72 GiB"}},"checks":{"(aziot-identity-service-error)":{"result":{"result":"fatal",`+
 				`"details":["x"]},"additional_info":null},"container-engine-uri":{"result":{"result":"error","details":`+
 				`["Could not communicate with container engine at unix:///var/run/docker.sock.","permission denied"]},"additional_info":{}}}}`+"\n\n\n")),
-			test: func(t *testing.T, s *Snapshot) {
-				st := factState(s, FactEngine)
-				if st.Status != StatusError || !strings.Contains(st.Reason, "container-engine-uri error: Could not communicate") {
+			test: func(t *testing.T, s *facts.Snapshot) {
+				st := factState(s, facts.FactEngine)
+				if st.Status != facts.StatusError || !strings.Contains(st.Reason, "container-engine-uri error: Could not communicate") {
 					t.Errorf("engine: %+v", st)
 				}
 				if s.Engine.OperatingSystem != "Ubuntu Core 22" || s.Engine.Arch != "aarch64" || s.Engine.MemTotal != scaled(3.72, 1<<30) {
@@ -226,14 +227,14 @@ func TestSupportBundleQuirks(t *testing.T) {
 		{name: "IoT Edge 1.1: iotedged_version", files: edit(base, "check.json", []byte(`{"additional_info":{"docker_version":`+
 			`"19.03.12+azure","iotedged_version":"1.0.9.4","now":"2020-07-27T13:08:36.427405700Z","os":{"id":"raspbian",`+
 			`"version_id":"10","arch":"arm","bitness":32},"system_info":{"used_ram":"331.98 MiB","total_ram":"926.08 MiB"}},"checks":{}}`)),
-			test: func(t *testing.T, s *Snapshot) {
+			test: func(t *testing.T, s *facts.Snapshot) {
 				if s.Engine.ServerVersion != "19.03.12+azure" || s.Engine.Arch != "arm" || s.Engine.MemTotal != scaled(926.08, 1<<20) {
 					t.Errorf("engine = %+v", s.Engine)
 				}
 			}},
 		{name: "no check.json", files: edit(base, "check.json", nil),
-			test: func(t *testing.T, s *Snapshot) {
-				if st := factState(s, FactEngine); st.Status != StatusError || st.Reason != "the support bundle holds no check.json" {
+			test: func(t *testing.T, s *facts.Snapshot) {
+				if st := factState(s, facts.FactEngine); st.Status != facts.StatusError || st.Reason != "the support bundle holds no check.json" {
 					t.Errorf("engine: %+v", st)
 				}
 			}},
@@ -244,7 +245,7 @@ func TestSupportBundleQuirks(t *testing.T) {
 				"inspect/modbus_err.json", []byte("Error: No such object: modbus\n")),
 				"inspect/sensor_err_docker.txt", []byte("No such file or directory (os error 2)")),
 				"network/bridge_err.json", []byte("Error: No such network: bridge\n")),
-			test: func(t *testing.T, s *Snapshot) {
+			test: func(t *testing.T, s *facts.Snapshot) {
 				f := s.Module("filter")
 				if f == nil || f.Inspected() || !strings.Contains(f.InspectError, "docker inspect filter failed when the bundle was made: Error response from daemon: devmapper") {
 					t.Errorf("filter = %+v, want uninspected, naming docker's error", f)
@@ -255,7 +256,7 @@ func TestSupportBundleQuirks(t *testing.T) {
 				if m := s.Module("sensor"); m == nil || m.Inspected() || !strings.Contains(m.InspectError, "docker could not be run") {
 					t.Errorf("sensor = %+v", m)
 				}
-				if factState(s, FactContainers).Status != StatusOK {
+				if factState(s, facts.FactContainers).Status != facts.StatusOK {
 					t.Error("one module's failed inspect is that module's error, not the containers'")
 				}
 				p := strings.Join(s.Sources[0].Partial, "\n")
@@ -267,14 +268,14 @@ func TestSupportBundleQuirks(t *testing.T) {
 				}
 			}},
 		{name: "a module whose inspect is not docker's output", files: edit(base, "inspect/filter.json", []byte("[]")),
-			test: func(t *testing.T, s *Snapshot) {
+			test: func(t *testing.T, s *facts.Snapshot) {
 				if f := s.Module("filter"); f == nil || f.Inspected() || !strings.Contains(f.InspectError, "not docker inspect output: an empty list") {
 					t.Errorf("filter = %+v", f)
 				}
 			}},
 		{name: "a container IoT Edge does not own (docker read another engine)",
 			files: edit(base, "inspect/filter.json", []byte(`[{"Id":"abc","Name":"/filter","State":{"Status":"running","Running":true},"Config":{"Image":"nginx"}}]`)),
-			test: func(t *testing.T, s *Snapshot) {
+			test: func(t *testing.T, s *facts.Snapshot) {
 				if !strings.Contains(strings.Join(s.Sources[0].Partial, "\n"), "carries no net.azure-devices.edge.owner label") {
 					t.Errorf("partial failures = %v", s.Sources[0].Partial)
 				}
@@ -288,24 +289,24 @@ func TestSupportBundleQuirks(t *testing.T) {
 			}
 			return out
 		}(),
-			test: func(t *testing.T, s *Snapshot) {
-				if st := factState(s, FactContainers); st.Status != StatusError || !strings.Contains(st.Reason, "management socket did not answer") {
+			test: func(t *testing.T, s *facts.Snapshot) {
+				if st := factState(s, facts.FactContainers); st.Status != facts.StatusError || !strings.Contains(st.Reason, "management socket did not answer") {
 					t.Errorf("containers: %+v", st)
 				}
-				if factState(s, FactEngine).Status != StatusOK {
+				if factState(s, facts.FactEngine).Status != facts.StatusOK {
 					t.Error("the engine's version is still known")
 				}
 			}},
 		{name: "a huge log is never read", files: base, raw: func([]byte) []byte {
 			return hugeDeclared(t, base, "logs/edgeHub_log.txt", 3<<30)
-		}, test: func(t *testing.T, s *Snapshot) {
+		}, test: func(t *testing.T, s *facts.Snapshot) {
 			if len(s.Containers) != 5 {
 				t.Errorf("%d containers", len(s.Containers))
 			}
 		}},
 		{name: "a symbolic link entry is read as its text, never followed", files: base, raw: func([]byte) []byte {
 			return symlinkBundle(t, base, "inspect/filter.json", "/etc/passwd")
-		}, test: func(t *testing.T, s *Snapshot) {
+		}, test: func(t *testing.T, s *facts.Snapshot) {
 			f := s.Module("filter")
 			if f == nil || f.Inspected() || strings.Contains(f.InspectError, "root:") {
 				t.Errorf("filter = %+v", f)
@@ -428,12 +429,12 @@ func TestSupportBundleTruncated(t *testing.T) {
 		if got := len(s.Containers); got != 2 || s.Module("filter") == nil || s.Module("opcPublisher") == nil {
 			t.Errorf("placeholder %v: %d containers, want filter and opcPublisher", placeholder, got)
 		}
-		st := factState(s, FactContainers)
-		if st.Status != StatusError || !strings.Contains(st.Reason, "list of modules is incomplete") ||
+		st := factState(s, facts.FactContainers)
+		if st.Status != facts.StatusError || !strings.Contains(st.Reason, "list of modules is incomplete") ||
 			!strings.Contains(st.Reason, "(edgeHub and the modules after it are lost)") {
 			t.Errorf("placeholder %v: containers %+v", placeholder, st)
 		}
-		if factState(s, FactEngine).Status != StatusOK || s.Engine.ServerVersion == "" {
+		if factState(s, facts.FactEngine).Status != facts.StatusOK || s.Engine.ServerVersion == "" {
 			t.Errorf("placeholder %v: check.json, the first entry, is whole", placeholder)
 		}
 		if p := strings.Join(s.Sources[0].Partial, "\n"); !strings.Contains(p, "cut short") || !strings.Contains(p, "logs/edgeHub_log.txt") {
@@ -442,8 +443,8 @@ func TestSupportBundleTruncated(t *testing.T) {
 	}
 	// Cut after the modules' entries (in the service logs): the module list is whole.
 	s := readBundle(t, cutIn(t, base, "logs/aziot-certd.txt", false))
-	if len(s.Containers) != 5 || factState(s, FactContainers).Status != StatusOK || len(s.Networks) != 4 {
-		t.Errorf("cut in the service logs: %d containers, %+v, %d networks", len(s.Containers), factState(s, FactContainers), len(s.Networks))
+	if len(s.Containers) != 5 || factState(s, facts.FactContainers).Status != facts.StatusOK || len(s.Networks) != 4 {
+		t.Errorf("cut in the service logs: %d containers, %+v, %d networks", len(s.Containers), factState(s, facts.FactContainers), len(s.Networks))
 	}
 }
 
@@ -561,20 +562,6 @@ func TestParseByteUnit(t *testing.T) {
 		if got := parseByteUnit(in); got != want {
 			t.Errorf("parseByteUnit(%q) = %d, want %d", in, got, want)
 		}
-	}
-}
-
-// TestEngineInventoryFact: a snapshot saved before engine:inventory existed
-// has it in the state of engine; the engine source records it.
-func TestEngineInventoryFact(t *testing.T) {
-	old := &Snapshot{Sources: []SourceRun{{Name: SourceDocker, Status: StatusError, Reason: "down",
-		Facts: factStates(StatusError, "down", FactEngine, FactContainers)}}}
-	if st := old.Fact(FactEngineInventory); st.Status != StatusError || st.Reason != "down" {
-		t.Errorf("old snapshot: %+v", st)
-	}
-	hand := &Snapshot{Engine: &Engine{}}
-	if st := hand.Fact(FactEngineInventory); st.Status != StatusOK {
-		t.Errorf("snapshot built by hand: %+v", st)
 	}
 }
 

@@ -1,4 +1,10 @@
-package facts
+// Package bundle reads the support bundle that `iotedge support-bundle` writes
+// (a zip: check.json, inspect/, network/, logs/) into the same facts.Snapshot
+// the device gives, beside internal/manifest which does the same for a
+// deployment manifest. bundlezip.go opens the archive defensively (bounded
+// entries, unsafe names refused, a cut-short archive salvaged); bundle.go
+// turns its entries into facts, in steps.
+package bundle
 
 import (
 	"bytes"
@@ -6,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"io"
 	"os"
 	"regexp"
@@ -18,7 +25,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 )
 
-// SourceSupportBundle names a support bundle in Snapshot.Sources.
+// SourceSupportBundle names a support bundle in facts.Snapshot.Sources.
 const SourceSupportBundle = "support-bundle"
 
 // NotInBundle starts the reason of every fact a support bundle cannot hold:
@@ -35,7 +42,7 @@ const NotInBundle = "not in a support bundle: "
 // applicable, with the reason, so the checks that need it are skipped.
 type SupportBundle struct {
 	Path string
-	snap *Snapshot
+	snap *facts.Snapshot
 }
 
 // OpenSupportBundle reads the bundle at path. An archive that is not a zip,
@@ -65,7 +72,7 @@ func OpenSupportBundle(path string) (*SupportBundle, error) {
 }
 
 // Gather returns a copy of the bundle's snapshot.
-func (b *SupportBundle) Gather(context.Context) *Snapshot {
+func (b *SupportBundle) Gather(context.Context) *facts.Snapshot {
 	cp := *b.snap
 	return &cp
 }
@@ -91,7 +98,7 @@ type namedEntry struct {
 }
 
 // ReadSupportBundle reads the facts of the support bundle in ra (size bytes).
-func ReadSupportBundle(ra io.ReaderAt, size int64) (*Snapshot, error) {
+func ReadSupportBundle(ra io.ReaderAt, size int64) (*facts.Snapshot, error) {
 	a, err := openBundleArchive(ra, size)
 	if err != nil {
 		return nil, err
@@ -224,18 +231,47 @@ func (c *iotedgeCheck) says(ids ...string) string {
 	return " (iotedge check in the bundle: " + strings.Join(out, ", ") + ")"
 }
 
-// bundleSnapshot turns the entries into a snapshot.
-func bundleSnapshot(be *bundleEntries, truncated string, entries int) *Snapshot {
-	s := &Snapshot{SchemaVersion: SnapshotSchemaVersion}
-	sr := SourceRun{Name: SourceSupportBundle, Status: StatusOK, Facts: map[Fact]FactState{}}
-	partial := func(format string, args ...any) { sr.Partial = append(sr.Partial, fmt.Sprintf(format, args...)) }
-
+// bundleSnapshot turns the entries into a snapshot, in steps: the engine
+// and host from check.json, the modules from inspect/, the networks from
+// network/, what a bundle never holds, and the time it was made.
+func bundleSnapshot(be *bundleEntries, truncated string, entries int) *facts.Snapshot {
+	b := &snapshotBuilder{s: &facts.Snapshot{SchemaVersion: facts.SnapshotSchemaVersion}, byName: map[string]int{},
+		sr: facts.SourceRun{Name: SourceSupportBundle, Status: facts.StatusOK, Facts: map[facts.Fact]facts.FactState{}}}
 	if truncated != "" {
-		partial("the archive has no central directory: it was cut short while being written, as iotedge support-bundle "+
+		b.partial("the archive has no central directory: it was cut short while being written, as iotedge support-bundle "+
 			"leaves it when reading a module's logs fails; %d whole entries were read (%s)", entries, truncated)
 	}
+	ic := b.engine(be)
+	b.modules(be)
+	b.moduleList(be, truncated)
+	b.networks(be)
+	b.notInBundle(ic)
+	b.when()
+	s := b.s
+	s.Env = bundleEnv(s)
+	if b.sr.Facts[facts.FactEngine].Status == facts.StatusError && b.sr.Facts[facts.FactContainers].Status == facts.StatusError {
+		b.sr.Status, b.sr.Reason = facts.StatusError, "the support bundle holds neither the engine's version nor its modules"
+	}
+	s.Sources = []facts.SourceRun{b.sr}
+	s.PartialErrors = b.sr.Partial
+	return s
+}
 
-	// check.json: the engine's version, the host, the time.
+// snapshotBuilder is the snapshot of a bundle being built, with the record
+// of its source.
+type snapshotBuilder struct {
+	s      *facts.Snapshot
+	sr     facts.SourceRun
+	byName map[string]int // index of each module in s.Containers
+}
+
+func (b *snapshotBuilder) partial(format string, args ...any) {
+	b.sr.Partial = append(b.sr.Partial, fmt.Sprintf(format, args...))
+}
+
+// engine reads check.json: the engine's version, the host, the time. It
+// returns the parsed check (nil without one) for the reasons of later facts.
+func (b *snapshotBuilder) engine(be *bundleEntries) *iotedgeCheck {
 	var ic *iotedgeCheck
 	engineErr := ""
 	if !be.hasCheck {
@@ -245,7 +281,7 @@ func bundleSnapshot(be *bundleEntries, truncated string, entries int) *Snapshot 
 	} else {
 		ic = c
 	}
-	eng := &Engine{ImagesReclaimable: -1}
+	eng := &facts.Engine{ImagesReclaimable: -1}
 	if ic != nil {
 		ai := &ic.AdditionalInfo
 		if ai.DockerVersion != nil {
@@ -261,29 +297,34 @@ func bundleSnapshot(be *bundleEntries, truncated string, entries int) *Snapshot 
 		eng.OperatingSystem = operatingSystem(ai.OS.ID, ai.OS.VersionID)
 		eng.MemTotal = parseByteUnit(ai.SystemInfo.TotalRAM)
 		if t, err := time.Parse(time.RFC3339Nano, ai.Now); err == nil {
-			s.Time = t.UTC()
+			b.s.Time = t.UTC()
 		}
 	}
 	if engineErr != "" {
-		sr.Facts[FactEngine] = FactState{Status: StatusError, Reason: engineErr}
-		partial("%s", engineErr)
+		b.sr.Facts[facts.FactEngine] = facts.FactState{Status: facts.StatusError, Reason: engineErr}
+		b.partial("%s", engineErr)
 	} else {
-		sr.Facts[FactEngine] = FactState{Status: StatusOK}
+		b.sr.Facts[facts.FactEngine] = facts.FactState{Status: facts.StatusOK}
 	}
-	s.Engine = eng
+	b.s.Engine = eng
+	return ic
+}
 
-	// inspect/: the modules' containers.
-	byName := map[string]int{}
-	add := func(c Container) {
-		if i, ok := byName[c.Name]; ok {
-			if !s.Containers[i].Inspected() && c.Inspected() {
-				s.Containers[i] = c
-			}
-			return
+// add adds a module's container; an inspected one replaces one that is not.
+func (b *snapshotBuilder) add(c facts.Container) {
+	s := b.s
+	if i, ok := b.byName[c.Name]; ok {
+		if !s.Containers[i].Inspected() && c.Inspected() {
+			s.Containers[i] = c
 		}
-		byName[c.Name] = len(s.Containers)
-		s.Containers = append(s.Containers, c)
+		return
 	}
+	b.byName[c.Name] = len(s.Containers)
+	s.Containers = append(s.Containers, c)
+}
+
+// modules reads inspect/: the modules' containers, sorted by name.
+func (b *snapshotBuilder) modules(be *bundleEntries) {
 	for _, ne := range be.inspects {
 		var list []container.InspectResponse
 		err := json.Unmarshal(ne.data, &list)
@@ -293,47 +334,52 @@ func bundleSnapshot(be *bundleEntries, truncated string, entries int) *Snapshot 
 				if list[i].ContainerJSONBase == nil {
 					continue
 				}
-				c := convertContainer(&list[i])
+				c := facts.ContainerFromInspect(&list[i])
 				if c.Name == "" {
 					c.Name = ne.stem
 				}
 				if !c.IsModule() {
-					partial("%s: container %s carries no %s label: docker inspect may have read another engine than IoT Edge's "+
-						"(the bundle runs docker on its default host)", ne.entry, c.Name, OwnerLabel)
+					b.partial("%s: container %s carries no %s label: docker inspect may have read another engine than IoT Edge's "+
+						"(the bundle runs docker on its default host)", ne.entry, c.Name, facts.OwnerLabel)
 				}
-				if eng.OS == "" {
-					eng.OS = list[i].Platform
+				if b.s.Engine.OS == "" {
+					b.s.Engine.OS = list[i].Platform
 				}
-				add(c)
+				b.add(c)
 			}
 		case strings.HasSuffix(ne.stem, "_err"):
 			m, text := strings.TrimSuffix(ne.stem, "_err"), shorten(firstLine(string(ne.data)), 300)
 			if strings.Contains(text, "No such object") || strings.Contains(text, "No such container") {
 				// Removed between the module list and its inspect, as the
 				// engine source drops such a container.
-				partial("%s: module %s was removed while the bundle was made: %s", ne.entry, m, text)
+				b.partial("%s: module %s was removed while the bundle was made: %s", ne.entry, m, text)
 				continue
 			}
 			why := fmt.Sprintf("docker inspect %s failed when the bundle was made: %s", m, text)
-			partial("%s", why)
-			add(bundleUninspected(m, why))
+			b.partial("%s", why)
+			b.add(bundleUninspected(m, why))
 		default:
 			why := fmt.Sprintf("%s is not docker inspect output: %v", ne.entry, jsonProblem(err, len(list)))
-			partial("%s", why)
-			add(bundleUninspected(ne.stem, why))
+			b.partial("%s", why)
+			b.add(bundleUninspected(ne.stem, why))
 		}
 	}
 	for _, ne := range be.inspErrs {
 		why := fmt.Sprintf("docker could not be run to inspect %s when the bundle was made: %s", ne.stem, shorten(firstLine(string(ne.data)), 300))
-		partial("%s", why)
-		add(bundleUninspected(ne.stem, why))
+		b.partial("%s", why)
+		b.add(bundleUninspected(ne.stem, why))
 	}
-	sort.SliceStable(s.Containers, func(i, j int) bool { return s.Containers[i].Name < s.Containers[j].Name })
+	sort.SliceStable(b.s.Containers, func(i, j int) bool { return b.s.Containers[i].Name < b.s.Containers[j].Name })
+}
+
+// moduleList records whether the list of modules is whole: not when the
+// archive is cut short among the modules' entries, nor when it names none.
+func (b *snapshotBuilder) moduleList(be *bundleEntries, truncated string) {
 	switch {
 	case truncated != "" && !be.later:
 		var lost []string
 		for _, m := range be.logNames {
-			if _, ok := byName[m]; !ok {
+			if _, ok := b.byName[m]; !ok {
 				lost = append(lost, m)
 			}
 		}
@@ -341,15 +387,17 @@ func bundleSnapshot(be *bundleEntries, truncated string, entries int) *Snapshot 
 		if len(lost) > 0 {
 			why += " (" + strings.Join(lost, ", ") + " and the modules after it are lost)"
 		}
-		sr.Facts[FactContainers] = FactState{Status: StatusError, Reason: why}
-	case len(s.Containers) == 0:
-		sr.Facts[FactContainers] = FactState{Status: StatusError, Reason: "the support bundle holds no module (no inspect/ entry): " +
+		b.sr.Facts[facts.FactContainers] = facts.FactState{Status: facts.StatusError, Reason: why}
+	case len(b.s.Containers) == 0:
+		b.sr.Facts[facts.FactContainers] = facts.FactState{Status: facts.StatusError, Reason: "the support bundle holds no module (no inspect/ entry): " +
 			"the IoT Edge management socket did not answer when it was made"}
 	default:
-		sr.Facts[FactContainers] = FactState{Status: StatusOK}
+		b.sr.Facts[facts.FactContainers] = facts.FactState{Status: facts.StatusOK}
 	}
+}
 
-	// network/: the engine's networks.
+// networks reads network/: the engine's networks.
+func (b *snapshotBuilder) networks(be *bundleEntries) {
 	var nets []network.Summary
 	for _, ne := range be.networks {
 		var list []network.Inspect
@@ -358,58 +406,61 @@ func bundleSnapshot(be *bundleEntries, truncated string, entries int) *Snapshot 
 			continue
 		}
 		if strings.HasSuffix(ne.stem, "_err") {
-			partial("docker network inspect %s failed when the bundle was made: %s", strings.TrimSuffix(ne.stem, "_err"),
+			b.partial("docker network inspect %s failed when the bundle was made: %s", strings.TrimSuffix(ne.stem, "_err"),
 				shorten(firstLine(string(ne.data)), 300))
 			continue
 		}
-		partial("%s is not docker network inspect output", ne.entry)
+		b.partial("%s is not docker network inspect output", ne.entry)
 	}
 	for _, ne := range be.netErrs {
-		partial("docker could not be run to inspect network %s when the bundle was made: %s", ne.stem, shorten(firstLine(string(ne.data)), 300))
+		b.partial("docker could not be run to inspect network %s when the bundle was made: %s", ne.stem, shorten(firstLine(string(ne.data)), 300))
 	}
-	s.Networks = convertNetworks(nets)
+	b.s.Networks = facts.NetworksFromList(nets)
+}
 
-	// What a bundle never holds.
-	sr.Facts[FactEngineInventory] = FactState{Status: StatusNotApplicable,
+// notInBundle records the facts a bundle never holds, with what the bundle's
+// own iotedge check said of them.
+func (b *snapshotBuilder) notInBundle(ic *iotedgeCheck) {
+	sr := &b.sr
+	sr.Facts[facts.FactEngineInventory] = facts.FactState{Status: facts.StatusNotApplicable,
 		Reason: NotInBundle + "the engine's images, volumes and settings (a bundle holds no docker info, image or volume list)"}
-	for _, f := range []Fact{FactEdgeHubMetrics, FactEdgeAgentMetrics} {
-		sr.Facts[f] = FactState{Status: StatusNotApplicable,
+	for _, f := range []facts.Fact{facts.FactEdgeHubMetrics, facts.FactEdgeAgentMetrics} {
+		sr.Facts[f] = facts.FactState{Status: facts.StatusNotApplicable,
 			Reason: NotInBundle + "the runtime's metrics (a bundle holds edgeHub's and edgeAgent's logs, not their metrics)"}
 	}
-	sr.Facts[FactCerts] = FactState{Status: StatusNotApplicable, Reason: NotInBundle + "certificates, which a bundle never holds" +
+	sr.Facts[facts.FactCerts] = facts.FactState{Status: facts.StatusNotApplicable, Reason: NotInBundle + "certificates, which a bundle never holds" +
 		ic.says("certs-preloaded", "identity-certificate-expiry", "local-ca-certificate-expiry", "est-identity-and-bootstrap-certificate-expiry")}
-	sr.Facts[FactProbes] = FactState{Status: StatusNotApplicable, Reason: NotInBundle + "probes of IoT Hub, the registries and the " +
+	sr.Facts[facts.FactProbes] = facts.FactState{Status: facts.StatusNotApplicable, Reason: NotInBundle + "probes of IoT Hub, the registries and the " +
 		"clock, which run only on the device" + ic.says("host-connect-iothub-amqp", "host-connect-iothub-https", "host-connect-iothub-mqtt", "host-local-time")}
+}
 
+// when sets the time the bundle was made when check.json did not tell it:
+// the last container event, else the present, saying so.
+func (b *snapshotBuilder) when() {
+	s := b.s
+	if !s.Time.IsZero() {
+		return
+	}
+	s.Time = latestEvent(s.Containers)
 	if s.Time.IsZero() {
-		s.Time = latestEvent(s.Containers)
-		if s.Time.IsZero() {
-			s.Time = time.Now().UTC()
-			partial("the time the bundle was made is unknown (no check.json time, no container times): the checks use the present time")
-		} else {
-			partial("the time the bundle was made is unknown (no check.json time): the checks use its last container event, %s",
-				s.Time.Format(time.RFC3339))
-		}
+		s.Time = time.Now().UTC()
+		b.partial("the time the bundle was made is unknown (no check.json time, no container times): the checks use the present time")
+	} else {
+		b.partial("the time the bundle was made is unknown (no check.json time): the checks use its last container event, %s",
+			s.Time.Format(time.RFC3339))
 	}
-	s.Env = bundleEnv(s)
-	if sr.Facts[FactEngine].Status == StatusError && sr.Facts[FactContainers].Status == StatusError {
-		sr.Status, sr.Reason = StatusError, "the support bundle holds neither the engine's version nor its modules"
-	}
-	s.Sources = []SourceRun{sr}
-	s.PartialErrors = sr.Partial
-	return s
 }
 
 // bundleUninspected is a module the bundle names but whose configuration it
 // lacks: edgeAgent owns every container the bundle lists.
-func bundleUninspected(name, why string) Container {
-	return Container{Name: name, Labels: map[string]string{OwnerLabel: OwnerValue}, State: State{Status: "unknown"}, InspectError: why}
+func bundleUninspected(name, why string) facts.Container {
+	return facts.Container{Name: name, Labels: map[string]string{facts.OwnerLabel: facts.OwnerValue}, State: facts.State{Status: "unknown"}, InspectError: why}
 }
 
 // bundleEnv is the IoT Edge environment a module would see, as far as
 // edgeAgent's tells it: the device and its hub, for the report.
-func bundleEnv(s *Snapshot) map[string]string {
-	agent := s.Module(EdgeAgent)
+func bundleEnv(s *facts.Snapshot) map[string]string {
+	agent := s.Module(facts.EdgeAgent)
 	if agent == nil {
 		return nil
 	}
@@ -426,7 +477,7 @@ func bundleEnv(s *Snapshot) map[string]string {
 }
 
 // latestEvent is the latest start, stop or creation among the containers.
-func latestEvent(cs []Container) time.Time {
+func latestEvent(cs []facts.Container) time.Time {
 	var t time.Time
 	for _, c := range cs {
 		for _, u := range []time.Time{c.State.Created, c.State.StartedAt, c.State.FinishedAt} {
