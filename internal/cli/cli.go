@@ -15,7 +15,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/edge-readiness/edge-readiness/internal/bundle"
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/cycle"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
@@ -220,10 +219,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
 	format := fs.String("format", "table", "output format: "+strings.Join(sink.FormatNames(), ", "))
-	snapshotIn := fs.String("snapshot", "", "run the checks on a saved snapshot instead of this device (no engine, metrics or network is read)")
-	bundleIn := fs.String("support-bundle", "", "run the checks on a zip written by iotedge support-bundle instead of this device (no engine, metrics or network is read)")
-	snapshotOut := fs.String("save-snapshot", "", "also write the gathered facts, scrubbed of secrets, to this file (attach it to a bug report)")
-	mf := registerManifestFlags(fs)
+	src := registerSourceFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -254,33 +250,17 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "check: %v\n", err)
 		return ExitUsage
 	}
-	if *snapshotIn != "" && *snapshotOut != "" {
-		fmt.Fprintln(env.Stderr, "check: --snapshot and --save-snapshot cannot be used together")
-		return ExitUsage
-	}
-	if err := mf.validate(*snapshotIn, *snapshotOut); err != nil {
+	if err := src.validate(); err != nil {
 		fmt.Fprintf(env.Stderr, "check: %v\n", err)
 		return ExitUsage
 	}
-	for _, other := range []string{"snapshot", "manifest"} { // each replaces the device
-		if f := fs.Lookup(other); *bundleIn != "" && f != nil && f.Value.String() != "" {
-			fmt.Fprintf(env.Stderr, "check: --%s and --support-bundle cannot be used together: each replaces the device\n", other)
-			return ExitUsage
-		}
-	}
-	// A support bundle, a saved snapshot or a manifest replaces the device.
-	var g cycle.Gatherer
-	switch {
-	case *bundleIn != "":
-		g, err = bundle.OpenSupportBundle(*bundleIn)
-	case *snapshotIn != "":
-		g, err = facts.OpenSnapshotFile(*snapshotIn)
-	case mf.path != "":
-		g, err = mf.gatherer(env.environ()())
-	default:
-		device := c.gatherer(pol.Policy)
+	var device *facts.Gatherer
+	g, err := src.gatherer(env.environ()(), func() cycle.Gatherer {
+		device = c.gatherer(pol.Policy)
+		return device
+	})
+	if device != nil {
 		defer device.Close()
-		g = device
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "check: %v\n", err)
@@ -288,8 +268,8 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	}
 	runner := c.runner(g, scrub)
 	var saveErr error
-	if *snapshotOut != "" {
-		runner.Gatherer = &savingGatherer{Gatherer: runner.Gatherer, path: *snapshotOut, pol: pol.Policy, scrub: scrub, err: &saveErr}
+	if src.saveSnapshot != "" {
+		runner.Gatherer = &savingGatherer{Gatherer: runner.Gatherer, path: src.saveSnapshot, pol: pol.Policy, scrub: scrub, err: &saveErr}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -299,7 +279,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	log.Debug().Str("status", r.Summary.Status).Int("score", r.Summary.Score).Int64("durationMs", r.DurationMs).Msg("cycle done")
-	if msg := noRuntime(r); msg != "" && *bundleIn == "" {
+	if msg := noRuntime(r); msg != "" && src.bundle == "" {
 		if *format == "table" {
 			// One line instead of forty errors about a runtime that is not there.
 			fmt.Fprintln(env.Stdout, msg)
@@ -311,8 +291,8 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	// The publisher scrubs the report before the sink renders it.
 	out := sink.NewPublisher(scrub, output(env.Stdout))
 	ev := sink.Event{Time: r.GeneratedAt, Report: r, Changed: true, Rules: Rules(checks.All())}
-	if mf.path != "" && *format == "sarif" { // SARIF carries the fixes `fix` would make
-		if ev.Fixes, err = mf.fixes(env.environ()(), pol.Policy, c.self, scrub); err != nil {
+	if src.manifest.path != "" && *format == "sarif" { // SARIF carries the fixes `fix` would make
+		if ev.Fixes, err = src.manifest.fixes(env.environ()(), pol.Policy, c.self, scrub); err != nil {
 			log.Warn().Err(err).Msg("the manifest's fixes are left out of SARIF")
 		}
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"flag"
 
 	"github.com/edge-readiness/edge-readiness/internal/manifest"
@@ -21,24 +20,6 @@ func registerManifestFlags(fs *flag.FlagSet) *manifestFlags {
 	fs.StringVar(&m.modulesDir, "modules-dir", "", "with --manifest: the folder of the modules' module.json, resolving ${MODULES.<folder>} images")
 	fs.StringVar(&m.platform, "platform", manifest.DefaultPlatform, "with --manifest: the platform ${MODULES.x} images resolve to")
 	return m
-}
-
-// validate refuses the manifest's options without --manifest, and
-// --manifest with another replacement of the device.
-func (m *manifestFlags) validate(snapshot, saveSnapshot string) error {
-	if m.path == "" {
-		if m.envFile != "" || m.modulesDir != "" {
-			return errors.New("--env-file and --modules-dir go with --manifest")
-		}
-		return nil
-	}
-	if snapshot != "" {
-		return errors.New("--manifest and --snapshot cannot be used together: each replaces the device")
-	}
-	if saveSnapshot != "" {
-		return errors.New("--manifest and --save-snapshot cannot be used together: a manifest is no device's snapshot")
-	}
-	return nil
 }
 
 // gatherer reads the manifest; the error names what is wrong with it.
