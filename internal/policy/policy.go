@@ -450,6 +450,8 @@ func (d *decoder) param(p string, ps *ParamSpec, v any) (any, bool) {
 			d.errf(p, "must be a boolean, got %s", describe(v))
 		}
 		return b, ok
+	case DateTable:
+		return d.dateTable(p, ps, v)
 	}
 	n, ok := v.(json.Number)
 	if !ok {
@@ -490,6 +492,64 @@ func (d *decoder) param(p string, ps *ParamSpec, v any) (any, bool) {
 		}
 		return f, true
 	}
+}
+
+// maxDateTable bounds a DateTable: a policy is not a database.
+const maxDateTable = 100
+
+// dateTable decodes ["name=YYYY-MM-DD", ...] and lays it over the
+// parameter's default table.
+func (d *decoder) dateTable(p string, ps *ParamSpec, v any) (any, bool) {
+	l, ok := d.strList(p, v)
+	if !ok {
+		return nil, false
+	}
+	table := map[string]string{}
+	def, _ := ps.Default.([]string)
+	for _, e := range def {
+		if k, val, ok := strings.Cut(e, "="); ok {
+			table[k] = val
+		}
+	}
+	good := true
+	for i, e := range l {
+		ep := fmt.Sprintf("%s[%d]", p, i)
+		k, val, ok := strings.Cut(e, "=")
+		if !ok {
+			d.errf(ep, "must be name=YYYY-MM-DD such as \"1.6=2028-11-14\", got %q", e)
+			good = false
+			continue
+		}
+		k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+		if ps.KeyPattern != nil && !ps.KeyPattern.MatchString(k) {
+			d.errf(ep, "%s, got %q", ps.KeyDoc, k)
+			good = false
+			continue
+		}
+		if _, err := time.Parse(time.DateOnly, val); err != nil {
+			d.errf(ep, "must end in a date such as 2028-11-14, got %q", val)
+			good = false
+			continue
+		}
+		table[k] = val
+	}
+	if len(table) > maxDateTable {
+		d.errf(p, "must hold at most %d entries, got %d", maxDateTable, len(table))
+		good = false
+	}
+	out := make([]string, 0, len(table))
+	for _, k := range sortedKeys(anyMap(table)) {
+		out = append(out, k+"="+table[k])
+	}
+	return out, good
+}
+
+func anyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 func (d *decoder) exemptions(p string, v any) []Exemption {

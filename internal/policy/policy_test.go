@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,8 @@ var specs = []policy.CheckSpec{
 	}},
 	{ID: "runtime-version-supported", Severity: policy.Critical, Params: []policy.ParamSpec{
 		{Name: "supportedReleases", Kind: policy.StringList, Default: []string{"1.5"}},
+		{Name: "lifecycle", Kind: policy.DateTable, Default: []string{"1.4=2024-11-12", "1.5=2026-11-10"},
+			KeyPattern: regexp.MustCompile(`^\d+\.\d+$`), KeyDoc: "must name a release as major.minor such as 1.6"},
 	}},
 	{ID: "module-resource-limits", Severity: policy.Critical},
 	{ID: "unused-volumes", Severity: policy.Warning, Helpful: true},
@@ -57,6 +60,27 @@ func TestLoadBadPolicies(t *testing.T) {
 				t.Errorf("Decode(%s) problems =\n  %q\nwant\n  %q", data, perr.Problems, strings.TrimSpace(string(want)))
 			}
 		})
+	}
+}
+
+// TestDateTableLaysOverDefaults: a lifecycle given by policy adds releases
+// and moves dates; the default entries it does not name stay.
+func TestDateTableLaysOverDefaults(t *testing.T) {
+	p, err := policy.Decode([]byte(`{"checks":{"runtime-version-supported":{"params":{"lifecycle":["1.6=2028-11-14"," 1.5 = 2027-01-31"]}}}}`), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := p.Checks["runtime-version-supported"].Params
+	if got := strings.Join(params.Strings("lifecycle"), ","); got != "1.4=2024-11-12,1.5=2027-01-31,1.6=2028-11-14" {
+		t.Errorf("lifecycle = %s", got)
+	}
+	d := params.Dates("lifecycle")
+	if len(d) != 3 || !d["1.6"].Equal(time.Date(2028, 11, 14, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("Dates = %v", d)
+	}
+	def := policy.Default(specs).Checks["runtime-version-supported"].Params.Dates("lifecycle")
+	if len(def) != 2 || !def["1.5"].Equal(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("default Dates = %v", def)
 	}
 }
 

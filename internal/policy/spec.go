@@ -2,7 +2,9 @@ package policy
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
+	"time"
 )
 
 // Severity is how much a failed check counts against readiness.
@@ -48,6 +50,12 @@ const (
 	Number                      // any number >= 0
 	StringList                  // a list of strings
 	Bool
+	// DateTable is a list of "name=YYYY-MM-DD" entries, such as releases
+	// and their end of servicing (a list, as a twin key cannot hold the
+	// dot of "1.6"). A policy's entries are laid over the default table:
+	// they add names or move dates, and the defaults they do not name
+	// stay. The decoded value is the whole table, sorted by name.
+	DateTable
 )
 
 func (k ParamKind) String() string {
@@ -62,6 +70,8 @@ func (k ParamKind) String() string {
 		return "list of strings"
 	case Bool:
 		return "boolean"
+	case DateTable:
+		return "table of dates"
 	}
 	return "unknown"
 }
@@ -70,11 +80,15 @@ func (k ParamKind) String() string {
 type ParamSpec struct {
 	Name    string
 	Kind    ParamKind
-	Default any // float64, int, []string or bool, matching Kind
+	Default any // float64, int, []string (StringList, DateTable) or bool, matching Kind
 	Doc     string
 	// Max bounds an integer or number parameter (0: no bound beyond the
 	// kind's); a larger value is refused with the bound named.
 	Max float64
+	// KeyPattern, for a DateTable, is what each name must match, and
+	// KeyDoc the message when it does not.
+	KeyPattern *regexp.Regexp
+	KeyDoc     string
 }
 
 // CheckSpec is what the policy needs to know about a check.
@@ -116,6 +130,20 @@ func (p Params) Int(name string) int {
 func (p Params) Strings(name string) []string {
 	v, _ := p[name].([]string)
 	return v
+}
+
+// Dates returns a DateTable parameter: name to date (UTC midnight).
+func (p Params) Dates(name string) map[string]time.Time {
+	raw, _ := p[name].([]string)
+	out := make(map[string]time.Time, len(raw))
+	for _, e := range raw {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			if t, err := time.Parse(time.DateOnly, v); err == nil {
+				out[k] = t
+			}
+		}
+	}
+	return out
 }
 
 // Bool returns a boolean parameter.
