@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,6 +193,10 @@ func checkParams(t *testing.T, c *checks.Check, row string) {
 			_, ok = p.Default.([]string)
 		case policy.Bool:
 			_, ok = p.Default.(bool)
+		case policy.DateTable:
+			var l []string
+			l, ok = p.Default.([]string)
+			ok = ok && sort.StringsAreSorted(l)
 		}
 		if !ok {
 			t.Errorf("parameter %s: default %#v (%T) does not fit kind %s", p.Name, p.Default, p.Default, p.Kind)

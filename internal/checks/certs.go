@@ -91,19 +91,25 @@ var productionCertificates = &Check{
 	},
 }
 
+// hubRenewBuffer is how long before its server certificate ends edgeHub
+// restarts to renew it (TimeBuffer in edgeHub's CertificateRenewal.cs).
+const hubRenewBuffer = 5 * time.Minute
+
 var edgeCAExpiry = &Check{
 	Meta: Meta{
 		ID: "edge-ca-expiry", Title: "Edge CA and edgeHub's certificate are not about to expire",
 		Section: SecDevice, Seed: "Install production certificates", Severity: policy.Critical, IotedgeCheck: "certs-preloaded",
-		Decides: "Days to expiry of the Edge CA and of edgeHub's server certificate: expired or under criticalDays fails at the " +
-			"policy's severity; under warningDays fails as a warning. edgeHub's server certificate, which IoT Edge issues for 30 " +
-			"days and renews by itself, warns only within warningDays or the last quarter of its lifetime, whichever is shorter.",
-		Remediation: "Renew the Edge CA (or enable [edge_ca] auto-renew in /etc/aziot/config.toml) and run `sudo iotedge config apply`; restart edgeHub if its server certificate is not renewed.",
+		Decides: "Days to expiry of the Edge CA: expired or under criticalDays fails at the policy's severity; under warningDays " +
+			"fails as a warning; the message says whether IoT Edge renews it by itself where the certificate shows it (the " +
+			"auto-generated quickstart CA is renewed by default). edgeHub's server certificate, which the workload API issues " +
+			"for 30 days and edgeHub renews by itself, restarting 5 minutes before it ends (CertificateRenewal), fails only when " +
+			"edgeHub serves it expired or within those 5 minutes, when it should already have been renewed.",
+		Remediation: "Renew the Edge CA (or set [edge_ca.auto_renew] in /etc/aziot/config.toml) and run `sudo iotedge config apply`; restart edgeHub if its server certificate is not renewed.",
 		Reference:   seedRef("install-production-certificates"),
 		Needs:       []facts.Fact{NeedCerts},
 		Params: []policy.ParamSpec{
-			{Name: "criticalDays", Kind: policy.Int, Max: 3650, Default: 7, Doc: "days to expiry under which a certificate fails critically"},
-			{Name: "warningDays", Kind: policy.Int, Max: 3650, Default: 30, Doc: "days to expiry under which a certificate fails as a warning"},
+			{Name: "criticalDays", Kind: policy.Int, Max: 3650, Default: 7, Doc: "days to expiry under which the Edge CA fails critically"},
+			{Name: "warningDays", Kind: policy.Int, Max: 3650, Default: 30, Doc: "days to expiry under which the Edge CA fails as a warning"},
 		},
 	},
 	Eval: func(in *Input) []Result {
@@ -112,17 +118,69 @@ var edgeCAExpiry = &Check{
 		crit, warn := float64(in.Params.Int("criticalDays")), float64(in.Params.Int("warningDays"))
 		var out []Result
 		if ca, from := edgeCA(c); ca != nil {
-			out = append(out, expiry("the Edge CA", ca, now, crit, warn).with("from", from).about("edge-ca"))
+			r := expiry("the Edge CA", ca, now, crit, warn).with("from", from).about("edge-ca")
+			renew := caRenewal(ca)
+			r = r.with("autoRenew", renew.state)
+			if r.Status == Fail {
+				r.Message += "; " + renew.text
+			}
+			out = append(out, r)
 		} else {
 			out = append(out, Result{Status: Error, Subject: "edge-ca", Message: certsUnknown(c)})
 		}
 		if len(c.EdgeHubChain) > 0 {
-			leaf := &c.EdgeHubChain[0]
-			w := math.Min(warn, validityDays(leaf)/4)
-			out = append(out, expiry("edgeHub's server certificate", leaf, now, crit, w).with("endpoint", c.EdgeHubEndpoint).about("edgehub-server"))
+			out = append(out, hubServerExpiry(&c.EdgeHubChain[0], now).with("endpoint", c.EdgeHubEndpoint).about("edgehub-server"))
 		}
 		return out
 	},
+}
+
+// renewal is what the facts show of the Edge CA's auto-renewal.
+type renewal struct{ state, text string }
+
+// caRenewal tells whether IoT Edge renews the Edge CA by itself, as far as
+// the certificate shows: the auto-generated quickstart CA is renewed by
+// default (at 80 % of its life); a CA from a PKI is renewed only when
+// [edge_ca.auto_renew] or EST is set in config.toml, which a module cannot
+// read.
+func caRenewal(ca *facts.Cert) renewal {
+	if d := validityDays(ca); ca.SelfSigned && d >= 85 && d <= 95 {
+		return renewal{"yes", "it is the quickstart Edge CA, which IoT Edge renews by itself at 80 % of its life: it was not renewed"}
+	}
+	return renewal{"unknown", "whether it renews by itself ([edge_ca.auto_renew] or EST in /etc/aziot/config.toml) is not visible from here"}
+}
+
+// hubServerExpiry judges edgeHub's own server certificate, which edgeHub
+// renews hubRenewBuffer before it ends.
+func hubServerExpiry(c *facts.Cert, now time.Time) Result {
+	left := c.NotAfter.Sub(now)
+	r := Result{}.with("subject", c.Subject).with("notAfter", c.NotAfter).with("daysLeft", math.Floor(left.Hours()/24)).
+		with("validityDays", math.Round(validityDays(c)))
+	switch {
+	case left <= 0:
+		r.Status, r.Message = Fail, fmt.Sprintf("edgeHub's server certificate %q ended %s ago (%s) and edgeHub still serves it: it was not renewed, "+
+			"so modules and downstream devices cannot connect", c.CommonName, roundAge(-left), c.NotAfter.UTC().Format(time.RFC3339))
+	case left <= hubRenewBuffer:
+		r.Status, r.Message = Fail, fmt.Sprintf("edgeHub's server certificate %q ends in %s (%s): edgeHub renews it %s before it ends, so it should "+
+			"already have been renewed", c.CommonName, roundAge(left), c.NotAfter.UTC().Format(time.RFC3339), roundAge(hubRenewBuffer))
+	default:
+		r.Status, r.Message = Pass, fmt.Sprintf("edgeHub's server certificate %q is valid for %s more (until %s); edgeHub renews it by itself %s before it ends",
+			c.CommonName, roundAge(left), c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), roundAge(hubRenewBuffer))
+	}
+	return r
+}
+
+// roundAge writes a duration as days, hours or minutes.
+func roundAge(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%.0f days", math.Floor(d.Hours()/24))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%.0f hours", math.Floor(d.Hours()))
+	case d >= 2*time.Minute:
+		return fmt.Sprintf("%.0f minutes", math.Floor(d.Minutes()))
+	}
+	return d.Round(time.Second).String()
 }
 
 func expiry(what string, c *facts.Cert, now time.Time, crit, warn float64) Result {

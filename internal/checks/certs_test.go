@@ -223,14 +223,30 @@ func TestEdgeCAExpiry(t *testing.T) {
 			name: "good device",
 			want: []want{
 				{subject: "edge-ca", status: checks.Pass, msg: `the Edge CA "Contoso Edge CA edge-01" is valid for 227 more days`},
-				{subject: "edgehub-server", status: checks.Pass, msg: `server certificate "edge-01.contoso.local" is valid for 17 more days`},
+				{subject: "edgehub-server", status: checks.Pass, msg: `server certificate "edge-01.contoso.local" is valid for 17 days more`},
 			},
 		},
 		{
 			name:   "Edge CA expiring in 3 days fails critically",
 			mutate: chain(365, 362, 30, 0),
 			want: []want{{subject: "edge-ca", status: checks.Fail, severity: policy.Critical,
-				msg: `the Edge CA "Contoso Edge CA edge-01" expires in 3 days (2025-06-04), under 7`}},
+				msg: `the Edge CA "Contoso Edge CA edge-01" expires in 3 days (2025-06-04), under 7; whether it renews by itself`}},
+		},
+		{
+			name:   "Edge CA with five days left fails critically",
+			mutate: chain(365, 360, 30, 0),
+			want: []want{{subject: "edge-ca", status: checks.Fail, severity: policy.Critical,
+				msg: `the Edge CA "Contoso Edge CA edge-01" expires in 5 days (2025-06-06), under 7`}},
+		},
+		{
+			name: "a quickstart Edge CA with five days left says IoT Edge renews it by itself and did not",
+			mutate: func(s *facts.Snapshot) {
+				ca := issue(t, "aziot-edge CA edge-01", true, ago(85), 90, nil)
+				leaf := issue(t, "edge-01.contoso.local", false, ago(1), 30, ca)
+				presented([]*issued{leaf, ca})(s)
+			},
+			want: []want{{subject: "edge-ca", status: checks.Fail, severity: policy.Critical,
+				msg: "expires in 5 days (2025-06-06), under 7; it is the quickstart Edge CA, which IoT Edge renews by itself at 80 % of its life: it was not renewed"}},
 		},
 		{
 			name:   "Edge CA expiring in 20 days fails as a warning",
@@ -244,26 +260,49 @@ func TestEdgeCAExpiry(t *testing.T) {
 			want: []want{{subject: "edge-ca", status: checks.Fail, severity: policy.Critical,
 				msg: `the Edge CA "Contoso Edge CA edge-01" expired on 2025-05-31`}},
 		},
+		// edgeHub's 30-day server certificate on days 1, 24, 29 and 31 of its life.
 		{
-			name:   "a 30-day server certificate issued today does not warn (last quarter of its life only)",
-			mutate: chain(365, 30, 30, 0),
-			want:   []want{{subject: "edgehub-server", status: checks.Pass, msg: "is valid for 30 more days"}},
+			name:   "a 30-day server certificate on day 1 passes",
+			mutate: chain(365, 30, 30, 0.5),
+			want:   []want{{subject: "edgehub-server", status: checks.Pass, msg: "is valid for 29 days more"}},
 		},
 		{
-			name:   "server certificate in its last quarter warns",
-			mutate: chain(365, 30, 30, 22.8), // 7.2 days left of 30: under a quarter, over criticalDays
-			want: []want{{subject: "edgehub-server", status: checks.Fail, severity: policy.Warning,
-				msg: `edgeHub's server certificate "edge-01.contoso.local" expires in 7 days`}},
+			name:   "a 30-day server certificate on day 24 passes: edgeHub renews it by itself",
+			mutate: chain(365, 30, 30, 23.5),
+			want: []want{{subject: "edgehub-server", status: checks.Pass,
+				msg: `edgeHub's server certificate "edge-01.contoso.local" is valid for 6 days more (until 2025-06-08 00:00 UTC); edgeHub renews it by itself 5 minutes before it ends`}},
 		},
 		{
-			name:   "server certificate with 5 days left fails critically",
-			mutate: chain(365, 30, 30, 25),
-			want:   []want{{subject: "edgehub-server", status: checks.Fail, severity: policy.Critical, msg: "expires in 5 days (2025-06-06), under 7"}},
+			name:   "a 30-day server certificate on day 29 passes",
+			mutate: chain(365, 30, 30, 28.5),
+			want:   []want{{subject: "edgehub-server", status: checks.Pass, msg: "is valid for 36 hours more"}},
 		},
 		{
-			name:   "a one-year server certificate warns within warningDays",
+			name:   "a 30-day server certificate with ten minutes left passes: renewal is due in five",
+			mutate: chain(365, 30, 30, 30-10.0/(24*60)),
+			want:   []want{{subject: "edgehub-server", status: checks.Pass, msg: "is valid for 10 minutes more"}},
+		},
+		{
+			name:   "a 30-day server certificate with three minutes left fails: edgeHub should have renewed it",
+			mutate: chain(365, 30, 30, 30-3.0/(24*60)),
+			want: []want{{subject: "edgehub-server", status: checks.Fail, severity: policy.Critical,
+				msg: "ends in 3 minutes (2025-06-01T12:03:00Z): edgeHub renews it 5 minutes before it ends, so it should already have been renewed"}},
+		},
+		{
+			name:   "a 30-day server certificate that ended three hours ago fails critically",
+			mutate: chain(365, 30, 30, 30+3.0/24),
+			want: []want{{subject: "edgehub-server", status: checks.Fail, severity: policy.Critical,
+				msg: `edgeHub's server certificate "edge-01.contoso.local" ended 3 hours ago (2025-06-01T09:00:00Z) and edgeHub still serves it: it was not renewed`}},
+		},
+		{
+			name:   "a 30-day server certificate on day 31 (ended a day ago) fails critically",
+			mutate: chain(365, 30, 30, 30.5),
+			want:   []want{{subject: "edgehub-server", status: checks.Fail, severity: policy.Critical, msg: "ended 12 hours ago"}},
+		},
+		{
+			name:   "a one-year server certificate 25 days from its end passes: edgeHub renews it too",
 			mutate: chain(730, 30, 365, 340),
-			want:   []want{{subject: "edgehub-server", status: checks.Fail, severity: policy.Warning, msg: "expires in 25 days"}},
+			want:   []want{{subject: "edgehub-server", status: checks.Pass, msg: "is valid for 25 days more"}},
 		},
 		{
 			name:   "criticalDays raised by policy",

@@ -16,10 +16,10 @@ var imageTagsPinned = &Check{
 	Meta: Meta{
 		ID: "image-tags-pinned", Title: "Image tags are pinned",
 		Section: SecContainers, Seed: "Use tags to manage versions", Severity: policy.Critical,
-		Decides: "edgeAgent and edgeHub must name a full version (1.5.21) or a digest, not a rolling tag (1.5); a custom module " +
+		Decides: "edgeAgent and edgeHub must name a full version (1.6.8) or a digest, not a rolling tag (1.6); a custom module " +
 			"must name a tag other than latest, or a digest. Images are read as the deployment names them " +
 			"(label net.azure-devices.edge.original-image).",
-		Remediation: "Name every image by a specific version in the deployment manifest (mcr.microsoft.com/azureiotedge-hub:1.5.21, " +
+		Remediation: "Name every image by a specific version in the deployment manifest (mcr.microsoft.com/azureiotedge-hub:1.6.8, " +
 			"myregistry.azurecr.io/filter:2.3.1) or by digest, and bump it deliberately with each release.",
 		Reference: seedRef("use-tags-to-manage-versions"),
 		Needs:     []facts.Fact{NeedContainers},
@@ -38,7 +38,7 @@ var imageTagsPinned = &Check{
 				r.Status, r.Message = Pass, fmt.Sprintf("%s's image is pinned by digest", m.Name)
 			case m.IsSystemModule() && !fullVersionRE.MatchString(ref.tag):
 				r.Status, r.Message = Fail, fmt.Sprintf("%s uses the rolling tag %q (%s): the runtime changes under you when the tag "+
-					"moves; name a full version such as 1.5.21", m.Name, orName(ref.tag, "latest"), img)
+					"moves; name a full version such as 1.6.8", m.Name, orName(ref.tag, "latest"), img)
 			case !m.IsSystemModule() && (ref.tag == "" || ref.tag == "latest"):
 				r.Status, r.Message = Fail, fmt.Sprintf("%s's image %s has no version tag (latest): name a version", m.Name, img)
 			default:

@@ -77,7 +77,7 @@ func TestRealEdgeAgentMetricsDatadog(t *testing.T) {
 	t.Run("runtime-version-supported falls back to the metadata version", func(t *testing.T) {
 		expectFindings(t, byID(fs, "runtime-version-supported"), []want{
 			{module: "edgeAgent", status: checks.Fail,
-				msg: "edgeAgent runs IoT Edge 1.0 (edgeAgent_metadata version 1.0.10-rc2.34217022 (029016ef1bf82dec749161d95c6b73aa5ee9baf1)), which is not a supported release (supported: 1.5); its support ended on 2021-06-30"},
+				msg: "edgeAgent runs IoT Edge 1.0 (edgeAgent_metadata version 1.0.10-rc2.34217022 (029016ef1bf82dec749161d95c6b73aa5ee9baf1)), which is not in the lifecycle table and is older than 1.1, whose servicing ended on 2022-12-13: move to 1.6"},
 		})
 	})
 	t.Run("metrics-endpoints counts the samples", func(t *testing.T) {

@@ -19,9 +19,9 @@ func TestSARIFLinesOfAManifest(t *testing.T) {
         "schemaVersion": "1.1",
         "runtime": { "type": "docker", "settings": { "minDockerVersion": "v1.25" } },
         "systemModules": {
-          "edgeAgent": { "type": "docker", "settings": { "image": "mcr.microsoft.com/azureiotedge-agent:1.5.21", "createOptions": "{}" } },
+          "edgeAgent": { "type": "docker", "settings": { "image": "mcr.microsoft.com/azureiotedge-agent:1.6.8", "createOptions": "{}" } },
           "edgeHub": { "type": "docker", "status": "running", "restartPolicy": "always",
-            "settings": { "image": "mcr.microsoft.com/azureiotedge-hub:1.5.21", "createOptions": "{}" } }
+            "settings": { "image": "mcr.microsoft.com/azureiotedge-hub:1.6.8", "createOptions": "{}" } }
         },
         "modules": {
           "sensor": {

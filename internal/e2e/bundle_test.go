@@ -98,17 +98,17 @@ func dockerCLIJSON(t *testing.T, raw []byte) []byte {
 	return append(b.Bytes(), '\n')
 }
 
-// checkJSON is `iotedge check -o json` as a 1.5 device writes it into the
+// checkJSON is `iotedge check -o json` as a 1.6 device writes it into the
 // bundle: one compact line (keys in iotedge's order, checks sorted), then
 // the blank lines iotedge's main adds when a check errors. Connectivity
 // fails, as on a device cut off from its hub.
 func checkJSON(dockerVersion, arch string, memTotal int64, now time.Time) []byte {
 	id, versionID := osRelease()
-	return fmt.Appendf(nil, `{"additional_info":{"docker_version":%q,"aziot_edged_version":"1.5.21","now":%q,`+
+	return fmt.Appendf(nil, `{"additional_info":{"docker_version":%q,"aziot_edged_version":"1.6.4","now":%q,`+
 		`"os":{"id":%q,"version_id":%q,"arch":%q,"bitness":64},"system_info":{"used_ram":"1.61 GiB","total_ram":%q,`+
 		`"used_swap":"0 B","total_swap":"0 B","disks":[{"name":"/dev/sda1","percent_free":"71%%","available_space":"20.89 GiB",`+
 		`"total_space":"29.36 GiB","file_system":"ext4","file_type":"SSD"}]}},"checks":{`+
-		`"aziot-edge-version":{"result":{"result":"ok"},"additional_info":{"actual_version":"1.5.21","expected_version":"1.5.21"}},`+
+		`"aziot-edge-version":{"result":{"result":"ok"},"additional_info":{"actual_version":"1.6.4","expected_version":"1.6.4"}},`+
 		`"aziot-edged-config-well-formed":{"result":{"result":"ok"},"additional_info":{}},`+
 		`"certs-preloaded":{"result":{"result":"ok"},"additional_info":{}},`+
 		`"container-engine-uri":{"result":{"result":"ok"},"additional_info":{}},`+

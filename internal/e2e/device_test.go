@@ -184,8 +184,8 @@ func TestMisconfigurations(t *testing.T) {
 		},
 		{
 			name:    "edgeHub on a rolling tag",
-			setup:   func(d *testenv.Device) { d.EdgeHub.Image = "mcr.microsoft.com/azureiotedge-hub:1.5" },
-			special: map[key]want{{"image-tags-pinned", "edgeHub"}: fail(`edgeHub uses the rolling tag "1.5"`)},
+			setup:   func(d *testenv.Device) { d.EdgeHub.Image = "mcr.microsoft.com/azureiotedge-hub:1.6" },
+			special: map[key]want{{"image-tags-pinned", "edgeHub"}: fail(`edgeHub uses the rolling tag "1.6"`)},
 		},
 		{
 			name:    "custom module tagged latest",
@@ -249,8 +249,8 @@ func TestMisconfigurations(t *testing.T) {
 				d.EdgeHub.Image = "mcr.microsoft.com/azureiotedge-hub:1.4.27"
 			},
 			special: map[key]want{
-				{"runtime-version-supported", "edgeAgent"}: fail("edgeAgent runs IoT Edge 1.4", "not a supported release", "support ended on 2024-11-12"),
-				{"runtime-version-supported", "edgeHub"}:   fail("edgeHub runs IoT Edge 1.4", "not a supported release", "support ended on 2024-11-12"),
+				{"runtime-version-supported", "edgeAgent"}: fail("edgeAgent runs IoT Edge 1.4", "whose servicing ended on 2024-11-12", "move to 1.6"),
+				{"runtime-version-supported", "edgeHub"}:   fail("edgeHub runs IoT Edge 1.4", "whose servicing ended on 2024-11-12", "move to 1.6"),
 			},
 		},
 		{

@@ -87,6 +87,10 @@ type PolicyInfo struct {
 	Profile    string `json:"profile"`
 	Version    int64  `json:"version,omitempty"` // twin desired $version
 	Exemptions int    `json:"exemptions"`
+	// Lifecycle is the newest entry of the IoT Edge lifecycle table the
+	// runtime release was judged against ("1.6=2028-11-14"): a fleet sees
+	// the devices judged with stale knowledge.
+	Lifecycle string `json:"lifecycle,omitempty"`
 }
 
 // Summary is the verdict.
@@ -134,7 +138,7 @@ func Build(in Input, findings []checks.Finding) *Report {
 		DurationMs:    in.Finished.Sub(in.Started).Milliseconds(),
 		Device:        in.Device,
 		Policy: PolicyInfo{Source: in.Source, Profile: in.Policy.Profile, Version: in.Version,
-			Exemptions: len(in.Policy.Exemptions)},
+			Exemptions: len(in.Policy.Exemptions), Lifecycle: checks.LifecycleNewest(in.Policy)},
 		Findings: findings,
 	}
 	if r.Findings == nil {

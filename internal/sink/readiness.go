@@ -41,6 +41,10 @@ type Readiness struct {
 	Failing []ReadinessFailing `json:"failing"`
 	// FailingOmitted counts failing findings left out to stay within the budget.
 	FailingOmitted int `json:"failingOmitted"`
+	// Lifecycle is the newest entry of the IoT Edge lifecycle table the
+	// report was judged against ("1.6=2028-11-14"), so that a fleet finds
+	// the devices judged with stale knowledge.
+	Lifecycle string `json:"lifecycle,omitempty"`
 }
 
 // ReadinessFailing is one failing (or errored) finding in the summary.
@@ -67,7 +71,8 @@ func (s *Readiness) LastSeen() time.Time {
 func Compact(r *report.Report, budget int) Readiness {
 	score := r.Summary.Score
 	s := Readiness{SchemaVersion: report.SchemaVersion, Status: r.Summary.Status, Score: &score,
-		Counts: r.Summary.Counts, LastRun: r.GeneratedAt, DurationMs: r.DurationMs, Checks: report.CheckStatuses(r), Failing: []ReadinessFailing{}}
+		Counts: r.Summary.Counts, LastRun: r.GeneratedAt, DurationMs: r.DurationMs, Checks: report.CheckStatuses(r), Failing: []ReadinessFailing{},
+		Lifecycle: r.Policy.Lifecycle}
 	var failing []ReadinessFailing
 	for i := range r.Findings {
 		f := &r.Findings[i]

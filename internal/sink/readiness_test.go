@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 )
@@ -92,5 +93,25 @@ func TestMergePatch(t *testing.T) {
 				t.Errorf("apply(from, patch) = %v, want %v", applied, to)
 			}
 		})
+	}
+}
+
+// TestCompactNamesTheLifecycle: the twin summary says which lifecycle table
+// the report was judged against, as report.Build takes it from the policy.
+func TestCompactNamesTheLifecycle(t *testing.T) {
+	if r := report.Build(report.Input{Snap: &facts.Snapshot{}, Policy: policy.Default(nil), Source: "default"}, nil); r.Policy.Lifecycle != "" {
+		t.Fatalf("a policy without runtime-version-supported names lifecycle %q", r.Policy.Lifecycle)
+	}
+	pol := policy.Default(checks.Specs(checks.All()))
+	r := report.Build(report.Input{Snap: &facts.Snapshot{}, Policy: pol, Source: "default"}, nil)
+	if r.Policy.Lifecycle != "1.6=2028-11-14" {
+		t.Errorf("report.policy.lifecycle = %q, want 1.6=2028-11-14", r.Policy.Lifecycle)
+	}
+	b, err := json.Marshal(Compact(r, SummaryBudget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"lifecycle":"1.6=2028-11-14"`) {
+		t.Errorf("twin summary %s does not name the lifecycle", b)
 	}
 }

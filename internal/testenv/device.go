@@ -31,8 +31,8 @@ import (
 
 // Images as a correctly configured deployment names them.
 const (
-	EdgeAgentImage = "mcr.microsoft.com/azureiotedge-agent:1.5.21"
-	EdgeHubImage   = "mcr.microsoft.com/azureiotedge-hub:1.5.21"
+	EdgeAgentImage = "mcr.microsoft.com/azureiotedge-agent:1.6.8"
+	EdgeHubImage   = "mcr.microsoft.com/azureiotedge-hub:1.6.8"
 	// StorageFolder is the storageFolder of the system modules; their state
 	// lives in StorageFolder/<module>, bound from the host.
 	StorageFolder = "/iotedge/storage"
@@ -140,7 +140,7 @@ type Device struct {
 }
 
 // NewDevice returns a correctly configured device: edgeAgent and edgeHub
-// 1.5.21 with host storage and the same UpstreamProtocol (and edgeAgent's
+// 1.6.8 with host storage and the same UpstreamProtocol (and edgeAgent's
 // ModuleUpdateMode WaitForAllPulls), two custom modules from
 // myregistry.azurecr.io tagged 1.2.3, json-file logs with max-size and
 // max-file, memory and CPU limits and a DNS server on every module, plenty
