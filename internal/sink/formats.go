@@ -12,6 +12,7 @@ var Formats = map[string]func(w io.Writer) Sink{
 	"json":  func(w io.Writer) Sink { return NewJSON(w) },
 	"junit": func(w io.Writer) Sink { return NewJUnit(w) },
 	"sarif": func(w io.Writer) Sink { return NewSARIF(w) },
+	"html":  func(w io.Writer) Sink { return NewHTML(w) },
 }
 
 // FormatNames lists the --format names, sorted.

@@ -272,7 +272,7 @@ func TestSARIFValid(t *testing.T) {
 // TestFormatsRegistered: every --format name renders the report and
 // nothing for an event without one.
 func TestFormatsRegistered(t *testing.T) {
-	if got := strings.Join(sink.FormatNames(), ","); got != "json,junit,sarif,table" {
+	if got := strings.Join(sink.FormatNames(), ","); got != "html,json,junit,sarif,table" {
 		t.Errorf("formats = %s", got)
 	}
 	for _, name := range sink.FormatNames() {

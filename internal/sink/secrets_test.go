@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"sort"
 	"strings"
@@ -174,6 +175,7 @@ var outputs = []struct {
 	{"check --format json", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "json") }},
 	{"check --format junit", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "junit") }},
 	{"check --format sarif", func(t *testing.T, d *device) []emitted { return checkOutput(t, d, "sarif") }},
+	{"check --format html", func(t *testing.T, d *device) []emitted { return unescaped(checkOutput(t, d, "html")) }},
 	{"module mode", moduleMode},
 	{"check --save-snapshot", savedSnapshot},
 }
@@ -468,4 +470,13 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// unescaped adds, to what an HTML page emitted, its text with character
+// references decoded: a secret escaped (&#43; for +) is still a secret.
+func unescaped(out []emitted) []emitted {
+	for _, e := range out {
+		out = append(out, emitted{e.what + " (unescaped)", html.UnescapeString(e.text)})
+	}
+	return out
 }
