@@ -26,7 +26,7 @@ func fleetCmd(ctx context.Context, env Env, args []string) int {
 	fs.SetOutput(env.Stderr)
 	cs := fs.String("connection-string", "", "IoT Hub connection string of a shared access policy with registry read rights "+
 		"(default $"+EnvConnectionString+", better: a flag shows in the process list)")
-	format := fs.String("format", "table", "output format: table, json or csv (one line per device)")
+	format := fs.String("format", "table", "output format: table, json, csv (one line per device) or html (one self-contained page)")
 	module := fs.String("module", "readiness", "module id of the readiness module in the deployments")
 	heartbeat := fs.Duration("heartbeat", policy.DefaultHeartbeat,
 		"heartbeat interval of modules whose desired policy sets no reporting.heartbeat; a heartbeat older than twice the interval is stale")
@@ -48,7 +48,7 @@ func fleetCmd(ctx context.Context, env Env, args []string) int {
 	}
 	render, ok := fleet.Formats[*format]
 	if !ok {
-		return fail("--format must be table, json or csv, got %q", *format)
+		return fail("--format must be table, json, csv or html, got %q", *format)
 	}
 	if *heartbeat < policy.MinHeartbeat {
 		return fail("--heartbeat must be at least %s, got %s", policy.MinHeartbeat, *heartbeat)

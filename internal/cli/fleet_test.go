@@ -289,7 +289,7 @@ func TestFleetRefusals(t *testing.T) {
 		{"unreachable", strings.Replace(cs, host, closed, 1), []string{"--ca-file", caFile}, "fleet: cannot reach IoT Hub " + closed + ": dial tcp " + closed + ": connect: connection refused\n"},
 		{"untrusted CA", cs, nil, "fleet: TLS: the certificate of " + host + " is not signed by a trusted authority"},
 		{"missing CA file", cs, []string{"--ca-file", filepath.Join(t.TempDir(), "none.pem")}, "fleet: CA file: open "},
-		{"bad format", cs, []string{"--format", "xml"}, `fleet: --format must be table, json or csv, got "xml"`},
+		{"bad format", cs, []string{"--format", "xml"}, `fleet: --format must be table, json, csv or html, got "xml"`},
 		{"bad module", cs, []string{"--module", "it's"}, "fleet: --module: module id"},
 		{"short heartbeat", cs, []string{"--heartbeat", "1s"}, "fleet: --heartbeat must be at least 1m0s"},
 	} {

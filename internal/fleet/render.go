@@ -16,6 +16,7 @@ var Formats = map[string]func(io.Writer, View) error{
 	"table": WriteTable,
 	"json":  WriteJSON,
 	"csv":   WriteCSV,
+	"html":  WriteHTML,
 }
 
 // WriteJSON writes the view as one indented JSON document.

@@ -41,7 +41,7 @@ func fill(v reflect.Value, n *int) {
 		v.SetString(fmt.Sprintf("v%04dz", next()))
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if v.Type().PkgPath() == "time" || strings.HasSuffix(v.Type().Name(), "Duration") {
-			v.SetInt(int64(time.Duration(next()) * time.Minute)) // a duration, shown as Go writes it
+			v.SetInt(int64(time.Duration(1000+next()) * time.Minute)) // a duration as Go writes it, from 16h41m0s: none is part of another
 			return
 		}
 		v.SetInt(int64(70000 + next()))
