@@ -102,7 +102,7 @@ func TestCheckSupportBundle(t *testing.T) {
 		{[]string{"--support-bundle", notZip}, "check: support bundle " + notZip + ": not a zip archive"},
 		{[]string{"--support-bundle", filepath.Join(t.TempDir(), "missing.zip")}, "check: reading support bundle: open "},
 		{[]string{"--support-bundle", path, "--snapshot", "x.json"}, "--snapshot and --support-bundle cannot be used together"},
-		{[]string{"--support-bundle", path, "--format", "xml"}, "--format must be one of json, junit, sarif, table"},
+		{[]string{"--support-bundle", path, "--format", "xml"}, "--format must be one of html, json, junit, sarif, table"},
 	} {
 		code, out, errs := runCheck(t, tc.args...)
 		if code != cli.ExitUsage || !strings.Contains(errs, tc.want) || out != "" {

@@ -24,7 +24,7 @@ type fleetPage struct {
 	Stale   []deviceRow
 	Devices []deviceRow
 	CSS     template.CSS
-	CSP string
+	CSP     string
 }
 
 // WriteHTML writes the view as one self-contained HTML page, with the
