@@ -68,7 +68,7 @@ func TestCheckSupportBundle(t *testing.T) {
 	// key, nor does a snapshot saved from the bundle.
 	const key = "c2VjcmV0LWtleS1ub3QtcmVhbC0wMTIzNDU2Nzg5"
 	saved := filepath.Join(t.TempDir(), "gateway.snapshot.json")
-	for _, f := range []string{"table", "json", "junit", "sarif"} {
+	for _, f := range []string{"table", "json", "junit", "sarif", "html"} {
 		code, out, errs := runCheck(t, "--support-bundle", path, "--format", f, "--save-snapshot", saved)
 		if code != cli.ExitNotReady || out == "" {
 			t.Errorf("--format %s: exit %d\n%s", f, code, errs)

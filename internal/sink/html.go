@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ var PageFuncs = template.FuncMap{
 	"statusOf": statusLabel,
 	"pct":      func(n int) int { return min(max(n, 0), 100) },
 	"bytes":    humanBytes,
+	"base":     path.Base,
 }
 
 // PageTime writes a time as the pages show it: RFC 3339 in UTC, to the second.
@@ -232,7 +234,7 @@ func newDevicePage(r *report.Report) *devicePage {
 	name := r.Device.DeviceID
 	switch {
 	case name == "" && r.Device.Manifest != "":
-		name = r.Device.Manifest
+		name = path.Base(r.Device.Manifest)
 	case name == "":
 		name = r.Device.Hostname
 	}
@@ -313,6 +315,13 @@ func newDevicePage(r *report.Report) *devicePage {
 				Status: string(f.Status)})
 		}
 	}
+	sort.SliceStable(fixOrder, func(i, j int) bool {
+		a, b := fixOrder[i], fixOrder[j]
+		if (a == "the device") != (b == "the device") {
+			return a == "the device"
+		}
+		return a < b
+	})
 	for _, m := range fixOrder {
 		p.FixFirst = append(p.FixFirst, *fixes[m])
 	}

@@ -249,27 +249,11 @@ func TestHTMLFixFirst(t *testing.T) {
 	}
 }
 
-// fiftyModuleReport is the 50-module device (as internal/e2e's
-// TestFiftyModules builds it, a few modules with faults) decided from its
-// deployment manifest by check --manifest --format json.
+// fiftyModuleReport is the 50-module device (testenv.FiftyModules)
+// decided from its deployment manifest by check --manifest --format json.
 func fiftyModuleReport(t *testing.T) (*report.Report, string) {
 	t.Helper()
-	d := testenv.NewDevice(t)
-	d.Modules = nil
-	for i := 1; i <= 50; i++ {
-		m := testenv.CustomModule(fmt.Sprintf("module%02d", i), fmt.Sprintf("myregistry.azurecr.io/module%02d:1.2.3", i))
-		switch i {
-		case 7:
-			m.Privileged = true
-		case 13:
-			m.Image = "myregistry.azurecr.io/module13:latest"
-		case 21:
-			m.Memory = 0
-		case 34:
-			m.Binds = append(m.Binds, "/var/run/docker.sock:/var/run/docker.sock")
-		}
-		d.Modules = append(d.Modules, m)
-	}
+	d := testenv.FiftyModules(t)
 	b, err := d.Manifest()
 	if err != nil {
 		t.Fatal(err)
