@@ -50,7 +50,9 @@ func TestHTMLInBrowser(t *testing.T) {
 		limit int
 	}{
 		{"device-manifest", func() (int, string, string) { return runCheck(t, "--manifest", manifestPath, "--format", "html") }, "device", 150_000},
-		{"device-bundle", func() (int, string, string) { return runCheck(t, "--support-bundle", gatewayBundle(t, nil), "--format", "html") }, "", 150_000},
+		{"device-bundle", func() (int, string, string) {
+			return runCheck(t, "--support-bundle", gatewayBundle(t, nil), "--format", "html")
+		}, "", 150_000},
 		{"device-snapshot", func() (int, string, string) {
 			return runCheck(t, "--snapshot", testenv.RepoFile(t, "examples/gateway.snapshot.json"), "--format", "html")
 		}, "", 150_000},
