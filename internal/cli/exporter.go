@@ -21,15 +21,19 @@ const DefaultMetricsAddr = ":9600"
 // exporter serves the metrics endpoint where the policy says: the policy's
 // exporter.address, else the --metrics-addr flag; off when the policy
 // disables it or the address is empty. A bind failure is logged, never fatal.
+// Unless the policy's exporter.page is false, the same listener serves the
+// latest report as an HTML page at / (page); nothing else is served.
 type exporter struct {
 	handler  http.Handler
+	page     http.Handler // nil: no page
 	flagAddr string
 	log      zerolog.Logger
 
-	mu   sync.Mutex
-	addr string // where it listens now; "" when off
-	srv  *http.Server
-	ln   net.Listener
+	mu     sync.Mutex
+	addr   string // where it listens now; "" when off
+	pageOn bool   // whether it serves the page now
+	srv    *http.Server
+	ln     net.Listener
 }
 
 // apply follows a policy put in force.
@@ -41,9 +45,10 @@ func (e *exporter) apply(p *policy.Policy) {
 	if !p.Exporter.Enabled {
 		want = ""
 	}
+	wantPage := p.Exporter.Page && e.page != nil
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if want == e.addr && (want == "" || e.srv != nil) {
+	if want == e.addr && (want == "" || e.srv != nil) && (want == "" || wantPage == e.pageOn) {
 		return
 	}
 	e.stopLocked()
@@ -59,14 +64,21 @@ func (e *exporter) apply(p *policy.Policy) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", e.handler)
+	if wantPage {
+		mux.Handle("GET /{$}", e.page) // GET and HEAD of / only; read-only
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	e.srv, e.ln, e.addr = srv, ln, want
+	e.srv, e.ln, e.addr, e.pageOn = srv, ln, want, wantPage
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			e.log.Error().Err(err).Msg("metrics endpoint stopped")
 		}
 	}()
-	e.log.Info().Str("address", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
+	if wantPage {
+		e.log.Info().Str("address", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics and the latest report at /")
+	} else {
+		e.log.Info().Str("address", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
+	}
 }
 
 func (e *exporter) stop() {
@@ -81,5 +93,5 @@ func (e *exporter) stopLocked() {
 		_ = e.srv.Shutdown(ctx)
 		cancel()
 	}
-	e.srv, e.ln, e.addr = nil, nil, ""
+	e.srv, e.ln, e.addr, e.pageOn = nil, nil, "", false
 }

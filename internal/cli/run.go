@@ -74,14 +74,15 @@ func runCmd(ctx context.Context, env Env, args []string) int {
 	runner := &policyRunner{c: &c, scrub: scrub, self: edge.ModuleID}
 	defer runner.Close()
 	metrics := sink.NewMetrics(sink.MetricsLabels{IoTHub: edge.IoTHubHostname, EdgeDevice: edge.DeviceID, Version: Version})
-	exp := &exporter{handler: metrics.Handler(), flagAddr: *metricsAddr, log: log}
+	page := sink.NewPage()
+	exp := &exporter{handler: metrics.Handler(), page: page, flagAddr: *metricsAddr, log: log}
 	defer exp.stop()
 	d := &daemon.Daemon{
 		Hub:   client,
 		Cycle: runner,
 		Specs: specs,
-		// The twin first: the policy ack and summary, then the messages, then the metrics endpoint.
-		Sinks:    []sink.Sink{sink.NewTwin(client), sink.NewD2C(client, sink.DefaultOutput, sink.DefaultMaxQueue), metrics},
+		// The twin first: the policy ack and summary, then the messages, then the metrics endpoint and its page.
+		Sinks:    []sink.Sink{sink.NewTwin(client), sink.NewD2C(client, sink.DefaultOutput, sink.DefaultMaxQueue), metrics, page},
 		Scrubber: scrub,
 		Log:      log,
 		OnPolicy: exp.apply,

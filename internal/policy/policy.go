@@ -61,6 +61,9 @@ type Policy struct {
 type Exporter struct {
 	Enabled bool   // default true
 	Address string // host:port to listen on; empty: the --metrics-addr flag (default :9600)
+	// Page serves the latest report as an HTML page at / of the same
+	// listener (default true).
+	Page bool
 }
 
 // CheckPolicy is the effective setting of one check.
@@ -227,7 +230,7 @@ func (d *decoder) policy(raw any) *Policy {
 		Heartbeat:     DefaultHeartbeat,
 		FullReport:    DefaultFullReport,
 		Compress:      true,
-		Exporter:      Exporter{Enabled: true},
+		Exporter:      Exporter{Enabled: true, Page: true},
 		Metrics:       Endpoints{EdgeHub: DefaultEdgeHubMetrics, EdgeAgent: DefaultEdgeAgentMetric},
 	}
 	top, ok := d.object("", raw)
@@ -299,7 +302,7 @@ func (d *decoder) policy(raw any) *Policy {
 	return p
 }
 
-// exporter reads {"enabled": bool, "address": "host:port"}.
+// exporter reads {"enabled": bool, "address": "host:port", "page": bool}.
 func (d *decoder) exporter(p string, v any, dst *Exporter) {
 	m, ok := d.object(p, v)
 	if !ok {
@@ -308,11 +311,16 @@ func (d *decoder) exporter(p string, v any, dst *Exporter) {
 	for _, k := range sortedKeys(m) {
 		kp := join(p, k)
 		switch k {
-		case "enabled":
-			if b, ok := m[k].(bool); ok {
-				dst.Enabled = b
-			} else {
+		case "enabled", "page":
+			b, ok := m[k].(bool)
+			if !ok {
 				d.errf(kp, "must be a boolean, got %s", describe(m[k]))
+				continue
+			}
+			if k == "page" {
+				dst.Page = b
+			} else {
+				dst.Enabled = b
 			}
 		case "address":
 			s, ok := d.str(kp, m[k])
@@ -325,7 +333,7 @@ func (d *decoder) exporter(p string, v any, dst *Exporter) {
 			}
 			dst.Address = s
 		default:
-			d.errf(kp, "unknown key (known: address, enabled)")
+			d.errf(kp, "unknown key (known: address, enabled, page)")
 		}
 	}
 }
