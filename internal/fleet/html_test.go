@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/fleet"
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
 )
 
@@ -63,24 +64,24 @@ func fleetOf(n int, now time.Time) []fleet.Twin {
 			hb = now.Add(-3 * time.Hour)
 		}
 		score := 100 - i%7
-		s := &fleet.Summary{Status: "ready", Score: &score, Heartbeat: hb}
+		s := &sink.Readiness{Status: "ready", Score: &score, Heartbeat: hb}
 		switch i % 10 {
 		case 4, 5:
 			score = 70 - i%5
 			s.Status = "degraded"
-			s.Failing = []fleet.Failing{{ID: ids[2], Severity: "warning", Status: "fail"}}
+			s.Failing = []sink.ReadinessFailing{{ID: ids[2], Severity: "warning", Status: "fail"}}
 		case 6, 7, 8:
 			score = 30 - i%9
 			s.Status = "notReady"
-			s.Failing = []fleet.Failing{{ID: ids[0], Severity: "critical", Status: "fail"}}
+			s.Failing = []sink.ReadinessFailing{{ID: ids[0], Severity: "critical", Status: "fail"}}
 			if i%10 == 8 {
-				s.Failing = append(s.Failing, fleet.Failing{ID: ids[1], Severity: "critical", Status: "fail"})
+				s.Failing = append(s.Failing, sink.ReadinessFailing{ID: ids[1], Severity: "critical", Status: "fail"})
 			}
 			if i%3 == 0 {
-				s.Failing = append(s.Failing, fleet.Failing{ID: ids[3], Severity: "warning", Status: "error"})
+				s.Failing = append(s.Failing, sink.ReadinessFailing{ID: ids[3], Severity: "warning", Status: "error"})
 			}
 			if i%4 == 0 {
-				s.Failing = append(s.Failing, fleet.Failing{ID: ids[4+i%2], Severity: "critical", Status: "fail"})
+				s.Failing = append(s.Failing, sink.ReadinessFailing{ID: ids[4+i%2], Severity: "critical", Status: "fail"})
 			}
 		}
 		t.Summary = s

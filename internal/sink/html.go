@@ -189,9 +189,9 @@ type devicePage struct {
 	Source    string // what the findings were decided from, in words
 	Runtime   string // the IoT Edge runtime's release, from edgeAgent's image
 	FixFirst  []moduleFixes
-	Attention []checkGroup
-	Skipped   []checkGroup
-	Passed    []checkGroup
+	Attention []htmlGroup
+	Skipped   []htmlGroup
+	Passed    []htmlGroup
 	NPassed   int
 	NSkipped  int
 	Sections  []sectionRow
@@ -211,15 +211,15 @@ type sectionRow struct {
 	report.SectionScore
 }
 
-// checkGroup is a check's findings of one kind (attention, skipped,
+// htmlGroup is a check's findings of one kind (attention, skipped,
 // passed): what all of them share is shown once, at the group's head.
-type checkGroup struct {
+type htmlGroup struct {
 	Head     checks.Finding // the first finding: id, title, fix and reference of the check
 	Severity string         // the worst severity of the group
-	Rows     []findingRow
+	Rows     []htmlRow
 }
 
-type findingRow struct {
+type htmlRow struct {
 	Anchor  string
 	F       checks.Finding
 	Differs []kv // fields differing from the group's head
@@ -271,7 +271,7 @@ func newDevicePage(r *report.Report) *devicePage {
 		skipped
 		passed
 	)
-	groups := map[key]*checkGroup{}
+	groups := map[key]*htmlGroup{}
 	var order []key
 	fixes := map[string]*moduleFixes{}
 	var fixOrder []string
@@ -287,14 +287,14 @@ func newDevicePage(r *report.Report) *devicePage {
 		k := key{f.ID, kind}
 		g := groups[k]
 		if g == nil {
-			g = &checkGroup{Head: f, Severity: string(f.Severity)}
+			g = &htmlGroup{Head: f, Severity: string(f.Severity)}
 			groups[k] = g
 			order = append(order, k)
 		}
 		if sevRank(string(f.Severity)) > sevRank(g.Severity) {
 			g.Severity = string(f.Severity)
 		}
-		row := findingRow{F: f, Differs: differs(g.Head, f), Ev: evidence(f.Evidence, f.Message)}
+		row := htmlRow{F: f, Differs: differs(g.Head, f), Ev: evidence(f.Evidence, f.Message)}
 		if kind == attention {
 			row.Anchor = "f" + strconv.Itoa(i+1) // what needs attention is linked to, and shows its status
 		}

@@ -36,7 +36,7 @@ func renderHTML(t *testing.T, r *report.Report) string {
 func jsonOf(t *testing.T, r *report.Report) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := report.WriteJSON(&b, r); err != nil {
+	if err := sink.WriteJSON(&b, r); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
