@@ -6,6 +6,7 @@ package checks
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
@@ -202,6 +203,24 @@ func (r Result) with(k string, v any) Result {
 	if r.Evidence == nil {
 		r.Evidence = map[string]any{}
 	}
-	r.Evidence[k] = v
+	r.Evidence[k] = jsonSafe(v)
 	return r
+}
+
+// jsonSafe writes a float that JSON cannot hold (NaN, +Inf, -Inf: a metric
+// with no observations, or a gauge at infinity) as the string the Prometheus
+// text format uses for it, so that every sink can encode the evidence.
+func jsonSafe(v any) any {
+	f, ok := v.(float64)
+	switch {
+	case !ok:
+		return v
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	}
+	return v
 }

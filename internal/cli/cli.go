@@ -274,15 +274,15 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	r := runner.Run(ctx, pol)
-	if saveErr != nil {
-		fmt.Fprintf(env.Stderr, "check: %v\n", saveErr)
-		return ExitUsage
-	}
 	log.Debug().Str("status", r.Summary.Status).Int("score", r.Summary.Score).Int64("durationMs", r.DurationMs).Msg("cycle done")
 	if msg := noRuntime(r); msg != "" && src.bundle == "" {
 		if *format == "table" {
 			// One line instead of forty errors about a runtime that is not there.
 			fmt.Fprintln(env.Stdout, msg)
+			if saveErr != nil {
+				fmt.Fprintf(env.Stderr, "check: %v\n", saveErr)
+				return ExitUsage
+			}
 			return ExitNotReady
 		}
 		r.Notes = append(r.Notes, msg)
@@ -298,6 +298,11 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	}
 	if err := out.Publish(ctx, ev); err != nil {
 		fmt.Fprintf(env.Stderr, "check: %v\n", err)
+		return ExitUsage
+	}
+	if saveErr != nil {
+		// The report is out; the snapshot the user asked for is not.
+		fmt.Fprintf(env.Stderr, "check: %v\n", saveErr)
 		return ExitUsage
 	}
 	if r.Summary.Status == report.NotReady {
@@ -328,6 +333,7 @@ func (g *savingGatherer) Gather(ctx context.Context) *facts.Snapshot {
 	}
 	if err != nil {
 		*g.err = fmt.Errorf("saving the snapshot to %s: %w", g.path, err)
+		os.Remove(g.path) // no half-written file that --snapshot would refuse later
 	}
 	return s
 }
