@@ -21,6 +21,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/redact"
 	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/rules"
 	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
@@ -59,6 +60,7 @@ commands:
   fix     write a deployment manifest with the safe fixes applied, and list what was not fixed and why
   run     module mode: run the checks every interval and report
   fleet   service side: the readiness of every device of an IoT hub, from the module twins
+  rules   rules test FILE...: run the policy's user rules on saved inputs and compare with the expected statuses
   version print the version
 
 run 'edge-readiness <command> -h' for the command's flags.
@@ -82,6 +84,8 @@ func Main(ctx context.Context, env Env) int {
 		return fixCmd(ctx, env, env.Args[1:])
 	case "fleet":
 		return fleetCmd(ctx, env, env.Args[1:])
+	case "rules":
+		return rulesCmd(ctx, env, env.Args[1:])
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, "edge-readiness", Version)
 		return ExitOK
@@ -134,11 +138,25 @@ func (c *common) loadPolicy() (cycle.PolicyRef, error) {
 	if err != nil {
 		return cycle.PolicyRef{}, fmt.Errorf("reading policy: %w", err)
 	}
-	p, err := policy.Decode(data, specs)
+	ref, err := decodePolicy(data, specs)
 	if err != nil {
 		return cycle.PolicyRef{}, fmt.Errorf("%s: %w", c.policyFile, err)
 	}
-	return cycle.PolicyRef{Policy: p, Source: "file"}, nil
+	ref.Source = "file"
+	return ref, nil
+}
+
+// decodePolicy decodes a policy document and compiles its rules.
+func decodePolicy(data []byte, specs []policy.CheckSpec) (cycle.PolicyRef, error) {
+	p, err := policy.Decode(data, specs)
+	if err != nil {
+		return cycle.PolicyRef{}, err
+	}
+	compiled, err := rules.Compile(p)
+	if err != nil {
+		return cycle.PolicyRef{}, err
+	}
+	return cycle.PolicyRef{Policy: p, Rules: compiled}, nil
 }
 
 func (c *common) logger(w io.Writer, scrub *redact.Scrubber) (zerolog.Logger, error) {
@@ -290,7 +308,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 
 	// The publisher scrubs the report before the sink renders it.
 	out := sink.NewPublisher(scrub, output(env.Stdout))
-	ev := sink.Event{Time: r.GeneratedAt, Report: r, Changed: true, Rules: Rules(checks.All())}
+	ev := sink.Event{Time: r.GeneratedAt, Report: r, Changed: true, Rules: Rules(pol.Checks(checks.All()))}
 	if src.manifest.path != "" && *format == "sarif" { // SARIF carries the fixes `fix` would make
 		if ev.Fixes, err = src.manifest.fixes(env.environ()(), pol.Policy, c.self, scrub); err != nil {
 			log.Warn().Err(err).Msg("the manifest's fixes are left out of SARIF")

@@ -4,6 +4,7 @@ package cycle
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
@@ -35,6 +36,17 @@ type PolicyRef struct {
 	Policy  *policy.Policy
 	Source  string // default, file, twin
 	Version int64
+	// Rules are the policy's user rules, compiled (package rules); they run
+	// after the catalog's checks.
+	Rules []*checks.Check
+}
+
+// Checks are the checks a cycle under the policy runs: the catalog's, then its rules.
+func (p PolicyRef) Checks(catalog []*checks.Check) []*checks.Check {
+	if len(p.Rules) == 0 {
+		return catalog
+	}
+	return append(slices.Clip(catalog), p.Rules...)
 }
 
 // Run gathers facts, runs the checks and returns the report.
@@ -55,7 +67,7 @@ func (r *Runner) Run(ctx context.Context, pol PolicyRef) *report.Report {
 	if n := len(r.history); n > 0 {
 		prev = r.history[n-1]
 	}
-	findings := checks.Run(r.Checks, checks.Input{Snap: snap, Prev: prev, History: r.history, Self: r.Self}, pol.Policy)
+	findings := checks.Run(pol.Checks(r.Checks), checks.Input{Snap: snap, Prev: prev, History: r.history, Self: r.Self}, pol.Policy)
 	// Keep as many earlier snapshots as the most demanding check declares.
 	r.history = append(r.history, lean(snap))
 	if keep := checks.HistoryNeeded(r.Checks); len(r.history) > keep {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/cycle"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/rules"
 	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
@@ -78,6 +80,10 @@ func (d *Daemon) applyDesired(desired map[string]any) bool {
 		return false
 	}
 	p, err := policy.Decode(data, d.Specs)
+	var compiled []*checks.Check
+	if err == nil {
+		compiled, err = rules.Compile(p) // once per policy, never per cycle
+	}
 	if err != nil {
 		problems := []string{err.Error()}
 		var perr *policy.Error
@@ -89,13 +95,13 @@ func (d *Daemon) applyDesired(desired map[string]any) bool {
 			Msg("policy rejected; the last good policy stays in force")
 		return false
 	}
-	d.pol = cycle.PolicyRef{Policy: p, Source: "twin", Version: version}
+	d.pol = cycle.PolicyRef{Policy: p, Source: "twin", Version: version, Rules: compiled}
 	d.ack = &sink.PolicyAck{Version: version, Status: sink.PolicyApplied, Errors: []string{}, AppliedVersion: version}
 	if d.OnPolicy != nil {
 		d.OnPolicy(p)
 	}
 	d.Log.Info().Int64("version", version).Str("profile", p.Profile).Dur("interval", p.Interval).
-		Int("exemptions", len(p.Exemptions)).Msg("policy applied")
+		Int("exemptions", len(p.Exemptions)).Int("rules", len(compiled)).Msg("policy applied")
 	return true
 }
 

@@ -98,6 +98,8 @@ type DeploymentModule struct {
 	Line int
 	// StartupOrder is set when the module names one (schema 1.1 and later).
 	StartupOrder *Field
+	// RestartPolicy is the module's restartPolicy as written ("" for none).
+	RestartPolicy string
 	// CreateOptions are the settings createOptions, createOptions01, ... as
 	// they appear in the file (in file order); none when the module has none.
 	CreateOptions []CreateOptionsChunk

@@ -495,6 +495,9 @@ func (r *reader) module(name string, n *node, line int, system bool, path string
 	if v, _, _ := n.getFold("status"); v != nil {
 		m.Status, _ = v.scalar()
 	}
+	if v, _, _ := n.getFold("restartPolicy"); v != nil {
+		m.RestartPolicy, _ = v.scalar()
+	}
 	env, _, err := object(n, "env", path)
 	if err != nil {
 		return err

@@ -55,6 +55,9 @@ type Policy struct {
 	AllowEnv []string
 	// Exporter is module mode's Prometheus endpoint.
 	Exporter Exporter
+	// Rules are the user rules (package rules compiles them), sorted by id;
+	// each also has its entry in Checks (severity, overridable as a check's).
+	Rules []Rule
 }
 
 // Exporter configures the Prometheus endpoint of module mode.
@@ -247,11 +250,17 @@ func (d *decoder) policy(raw any) *Policy {
 			}
 		}
 	}
+	// Rules join the checks before checks and exemptions are read, so that
+	// those can name them.
+	if v, ok := top["rules"]; ok {
+		d.specs = append([]CheckSpec(nil), d.specs...) // the caller's list stays as it is
+		p.Rules = d.rules("rules", v)
+	}
 	p.Checks = d.defaults(p.Profile)
 	for _, k := range sortedKeys(top) {
 		v := top[k]
 		switch k {
-		case "$version", "$metadata", "profile":
+		case "$version", "$metadata", "profile", "rules":
 		case "schemaVersion":
 			if s, ok := d.str(k, v); ok && s != SchemaVersion {
 				d.errf(k, "unsupported schema version %q (this build reads %q)", s, SchemaVersion)
@@ -296,7 +305,7 @@ func (d *decoder) policy(raw any) *Policy {
 		case "exporter":
 			d.exporter(k, v, &p.Exporter)
 		default:
-			d.errf(k, "unknown key (known: schemaVersion, profile, interval, reporting, checks, exemptions, metrics, redaction, exporter)")
+			d.errf(k, "unknown key (known: schemaVersion, profile, interval, reporting, checks, exemptions, metrics, redaction, exporter, rules)")
 		}
 	}
 	return p

@@ -206,3 +206,36 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestRulesJoinChecksAndExemptions: a rule is a check of its own for
+// severity overrides and exemptions, and the caller's specs stay as they are.
+func TestRulesJoinChecksAndExemptions(t *testing.T) {
+	doc := `{"rules":{"approved-registry":{"title":"Our registry","severity":"critical","scope":"module",
+		"expression":"module.image.registry == 'contoso.azurecr.io'","message":"'no'"}},
+		"checks":{"approved-registry":{"severity":"info"}},
+		"exemptions":{"lab":{"checks":["approved-registry"],"modules":["camera"],"reason":"vendor image"}}}`
+	n := len(specs)
+	p, err := policy.Decode([]byte(doc), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != n || cap(specs) != n {
+		t.Errorf("Decode changed the caller's specs")
+	}
+	want := policy.Rule{ID: "approved-registry", Title: "Our registry", Severity: policy.Critical, Scope: policy.ScopeModule,
+		Expression: "module.image.registry == 'contoso.azurecr.io'", Message: "'no'"}
+	if len(p.Rules) != 1 || p.Rules[0] != want {
+		t.Errorf("Rules = %+v, want %+v", p.Rules, want)
+	}
+	if got := p.Checks["approved-registry"].Severity; got != policy.Info {
+		t.Errorf("severity override: got %q, want info", got)
+	}
+	if len(p.Exemptions) != 1 || !p.Exemptions[0].Matches("approved-registry", "camera") {
+		t.Errorf("exemption of the rule: %+v", p.Exemptions)
+	}
+	// Without the rule, the same override is an unknown check id.
+	if _, err := policy.Decode([]byte(`{"checks":{"approved-registry":{"severity":"info"}}}`), specs); err == nil ||
+		!strings.Contains(err.Error(), "checks.approved-registry: unknown check id") {
+		t.Errorf("override of an undefined rule: err = %v", err)
+	}
+}
