@@ -129,7 +129,7 @@ func TestRuleInEveryFormat(t *testing.T) {
 				} `json:"driver"`
 			} `json:"tool"`
 			Results []struct {
-				RuleID  string `json:"ruleId"`
+				RuleID  string                `json:"ruleId"`
 				Message struct{ Text string } `json:"message"`
 			} `json:"results"`
 		} `json:"runs"`
