@@ -238,6 +238,7 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	c.register(fs, env.Getenv)
 	format := fs.String("format", "table", "output format: "+strings.Join(sink.FormatNames(), ", "))
 	src := registerSourceFlags(fs)
+	wide := fs.Bool("wide", false, "table: write every row and every message whole, whatever the width (else the table fits COLUMNS, the terminal, or 80 columns)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -307,7 +308,11 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 	}
 
 	// The publisher scrubs the report before the sink renders it.
-	out := sink.NewPublisher(scrub, output(env.Stdout))
+	rendered := output(env.Stdout)
+	if t, ok := rendered.(*sink.Table); ok {
+		t.Width = tableWidth(*wide, env)
+	}
+	out := sink.NewPublisher(scrub, rendered)
 	ev := sink.Event{Time: r.GeneratedAt, Report: r, Changed: true, Rules: Rules(pol.Checks(checks.All()))}
 	if src.manifest.path != "" && *format == "sarif" { // SARIF carries the fixes `fix` would make
 		if ev.Fixes, err = src.manifest.fixes(env.environ()(), pol.Policy, c.self, scrub); err != nil {

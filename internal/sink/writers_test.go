@@ -48,7 +48,7 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 
 func TestWriteTable(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteTable(&buf, sampleReport()); err != nil {
+	if err := WriteTable(&buf, sampleReport(), 0); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
