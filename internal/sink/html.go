@@ -51,6 +51,17 @@ var PageFuncs = template.FuncMap{
 	"pct":      func(n int) int { return min(max(n, 0), 100) },
 	"bytes":    humanBytes,
 	"base":     path.Base,
+	"refLabel": refLabel,
+}
+
+// refLabel is a reference's link text: the URL without its scheme and
+// host when it is Microsoft Learn's, else the URL (printed pages show the
+// whole address after the link).
+func refLabel(u string) string {
+	if rest, ok := strings.CutPrefix(u, "https://learn.microsoft.com/"); ok {
+		return "Microsoft Learn: " + rest
+	}
+	return u
 }
 
 // PageTime writes a time as the pages show it: RFC 3339 in UTC, to the second.
@@ -217,6 +228,9 @@ type htmlGroup struct {
 	Head     checks.Finding // the first finding: id, title, fix and reference of the check
 	Severity string         // the worst severity of the group
 	Rows     []htmlRow
+	Lines    bool   // some finding points at a line (a column of its own)
+	ShowFix  bool   // the first group of its check: shows the fix and reference
+	FixAt    string // else the status of the head of the group that shows them
 }
 
 type htmlRow struct {
@@ -302,6 +316,9 @@ func newDevicePage(r *report.Report) *devicePage {
 			row.URI = f.Location.URI
 		}
 		g.Rows = append(g.Rows, row)
+		if f.Location != nil && f.Location.Line > 0 {
+			g.Lines = true
+		}
 		if kind == attention && f.Severity == policy.Critical {
 			m := f.Module
 			if m == "" {
@@ -341,6 +358,23 @@ func newDevicePage(r *report.Report) *devicePage {
 	sort.SliceStable(p.Attention, func(i, j int) bool {
 		return sevRank(p.Attention[i].Severity) > sevRank(p.Attention[j].Severity)
 	})
+	// A check's fix and reference are shown once, in its first group on
+	// the page, unless another group's differ.
+	shown := map[string]checks.Finding{}
+	for _, gs := range [][]htmlGroup{p.Attention, p.Passed, p.Skipped} {
+		for i := range gs {
+			h := gs[i].Head
+			first, ok := shown[h.ID]
+			if ok && first.Remediation == h.Remediation && first.Reference == h.Reference {
+				gs[i].FixAt = string(first.Status)
+				continue
+			}
+			gs[i].ShowFix = true
+			if !ok {
+				shown[h.ID] = h
+			}
+		}
+	}
 	return p
 }
 

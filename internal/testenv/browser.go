@@ -1,9 +1,11 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,9 +97,24 @@ func LoadPage(t testing.TB, chromium, axe, file string, height int64, widths ...
 	opts := append([]chromedp.ExecAllocatorOption{}, chromedp.DefaultExecAllocatorOptions[:]...)
 	opts = append(opts, chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("hide-scrollbars", true), chromedp.Flag("font-render-hinting", "none"),
-		chromedp.UserDataDir(t.TempDir()))
+	)
+	// Not t.TempDir: the browser's helpers may still write there when the
+	// test ends, and a directory that cannot be removed fails the test.
+	profile, err := os.MkdirTemp("", "edge-readiness-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, chromedp.UserDataDir(profile))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
+	defer func() {
+		cancelA() // waits for the browser to exit
+		for range 10 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
@@ -135,17 +152,17 @@ func LoadPage(t testing.TB, chromium, axe, file string, height int64, widths ...
 		t.Fatalf("loading %s in chromium: %v", file, err)
 	}
 	for _, w := range widths {
-		var png []byte
+		var shot []byte
 		if err := chromedp.Run(ctx, emulation.SetDeviceMetricsOverride(w, height, 1, w < 600),
 			chromedp.Sleep(200*time.Millisecond),
 			chromedp.ActionFunc(func(ctx context.Context) error {
 				var err error
-				png, err = page.CaptureScreenshot().WithFormat(page.CaptureScreenshotFormatPng).Do(ctx)
+				shot, err = page.CaptureScreenshot().WithFormat(page.CaptureScreenshotFormatPng).Do(ctx)
 				return err
 			})); err != nil {
 			t.Fatalf("screenshot of %s at %d px: %v", file, w, err)
 		}
-		load.Shots[int(w)] = png
+		load.Shots[int(w)] = smallPNG(t, shot)
 	}
 	// axe-core, injected through the DevTools protocol (the page's policy
 	// lets no script in, and should not), on the page at the first width.
@@ -186,4 +203,23 @@ func LoadPage(t testing.TB, chromium, axe, file string, height int64, widths ...
 	mu.Lock()
 	defer mu.Unlock()
 	return load
+}
+
+// smallPNG re-encodes a screenshot at the best compression (Chromium's
+// encoder favours speed).
+func smallPNG(t testing.TB, b []byte) []byte {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("the screenshot is no PNG: %v", err)
+	}
+	var out bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	if err := enc.Encode(&out, img); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() >= len(b) {
+		return b
+	}
+	return out.Bytes()
 }

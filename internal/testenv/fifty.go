@@ -7,7 +7,8 @@ import (
 
 // FiftyModules is the 50-module device of internal/e2e's TestFiftyModules
 // (module01 to module50 besides edgeAgent and edgeHub) with a few faults a
-// report should lead with: module07 privileged, module13 on :latest,
+// report should lead with: module07 a debug build publishing its debugger's
+// port (privileged containers do not start on every engine), module13 on :latest,
 // module21 without a memory limit, module34 mounting the Docker socket.
 // Start runs it on an engine; its Manifest is the same device as a
 // deployment manifest.
@@ -19,7 +20,7 @@ func FiftyModules(t testing.TB) *Device {
 		m := CustomModule(fmt.Sprintf("module%02d", i), fmt.Sprintf("myregistry.azurecr.io/module%02d:1.2.3", i))
 		switch i {
 		case 7:
-			m.Privileged = true
+			m.Image, m.Ports = "myregistry.azurecr.io/module07:1.2.3-amd64.debug", []string{"5678/tcp"}
 		case 13:
 			m.Image = "myregistry.azurecr.io/module13:latest"
 		case 21:
