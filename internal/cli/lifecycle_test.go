@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -89,5 +90,54 @@ func TestExampleRuntimeLifecycle(t *testing.T) {
 				t.Errorf("report.policy.lifecycle = %q, want the newest entry 1.6=2028-11-14", rep.Policy.Lifecycle)
 			}
 		})
+	}
+}
+
+// TestExampleIsCleanAndCurrent: the Quick start's first report, on the
+// shipped example, decides every check it can (no error finding: the
+// certificates were recorded, not refused by the recording machine) and
+// shows a runtime on the newest 1.6 release.
+func TestExampleIsCleanAndCurrent(t *testing.T) {
+	code, rep, errs := checkReport(t, "--snapshot", filepath.Join("..", "..", "examples", "gateway.snapshot.json"))
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (the gateway has critical mistakes)\n%s", code, errs)
+	}
+	for _, f := range rep.Findings {
+		if f.Status == checks.Error {
+			t.Errorf("%s %s could not decide on the example: %s", f.ID, f.Module+f.Subject, f.Message)
+		}
+	}
+	for _, f := range findingsOf(rep, "runtime-version-supported") {
+		if f.Status != checks.Pass || !strings.Contains(f.Message, ":1.6.8)") {
+			t.Errorf("%s: %s %s", f.Module, f.Status, f.Message)
+		}
+	}
+	if fs := findingsOf(rep, "production-certificates"); len(fs) != 1 || fs[0].Status != checks.Fail ||
+		!strings.Contains(fs[0].Message, "quickstart CA") {
+		t.Errorf("production-certificates on the example: %+v, want the recorded quickstart Edge CA to fail", fs)
+	}
+}
+
+// oldRelease finds an IoT Edge runtime image of a release before 1.6.
+var oldRelease = regexp.MustCompile(`azureiotedge-(agent|hub|diagnostics|simulated-temperature-sensor):(0|1\.[0-5])(\.|"|$)`)
+
+// TestDeploymentNamesNoOldRelease: no file in deployment/ names an IoT
+// Edge runtime release before 1.6 LTS (1.5 ended on 2026-11-10).
+func TestDeploymentNamesNoOldRelease(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "deployment", "*"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("deployment/ holds %d files: %v", len(files), err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := oldRelease.Find(data); m != nil {
+			t.Errorf("%s names %s, a release before 1.6", f, m)
+		}
+	}
+	if !oldRelease.MatchString(`"image": "mcr.microsoft.com/azureiotedge-hub:1.5.21"`) || oldRelease.MatchString(`azureiotedge-hub:1.6.8"`) {
+		t.Error("the pattern does not tell 1.5 from 1.6")
 	}
 }

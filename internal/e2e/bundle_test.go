@@ -178,7 +178,7 @@ var bundleApproximations = map[string]struct {
 // engine's images, volumes and settings) are skipped with a reason naming
 // the bundle. The exact set of those is derived from the catalog's Needs.
 func TestSupportBundleSameFindings(t *testing.T) {
-	d := gatewayDevice(t)
+	d := gatewayDevice(t, false)
 	dir := t.TempDir()
 	files, order := deviceBundle(t, d, time.Now())
 	data, err := bundlezip.Bytes(files)

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/emulator"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
 )
@@ -25,10 +26,33 @@ const exampleSnapshot = "examples/gateway.snapshot.json"
 // gatewayDevice is a small gateway with a few of the classic mistakes: a
 // module without memory limit or log rotation, a module that mounts the
 // engine socket and publishes a port on every interface, a rolling image tag, an exited
-// module, and a connection string in a module's env.
-func gatewayDevice(t *testing.T) *testenv.Device {
+// module, and a connection string in a module's env. With tls, edgeHub is the
+// project's emulator, which serves MQTT over TLS on 8883 with a server
+// certificate from its quickstart-like Edge CA (and edgeHub's real metrics
+// page on 9600), so that the certificates are read as on a device.
+func gatewayDevice(t *testing.T, tls bool) *testenv.Device {
 	d := testenv.NewDevice(t)
 	d.Hostname, d.DeviceID, d.IoTHub = "gateway-01", "gateway-01", "contoso-hub.azure-devices.net"
+	if tls {
+		root, err := repoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildEmulatorImage(t, root)
+		state := filepath.Join(d.HostDir, "edgehub-state")
+		emu, err := emulator.New(emulator.Config{StateDir: state, DeviceID: d.DeviceID, IoTHubHostname: d.IoTHub,
+			GatewayHostname: d.Hostname, Modules: map[string]emulator.ModuleIdentity{"readiness": {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		emu.Close()
+		hub := d.EdgeHub
+		hub.RunImage = emulatorImage
+		hub.Cmd = []string{"-state-dir", "/state", "-device-id", d.DeviceID, "-iothub-hostname", d.IoTHub,
+			"-gateway-hostname", d.Hostname, "-module", "readiness", "-mqtt-addr", ":8883", "-service-addr", ":8080",
+			"-metrics-addr", ":9600", "-metrics-file", "/www/metrics"}
+		hub.Binds = append(hub.Binds, state+":/state")
+	}
 	opc := testenv.CustomModule("opcPublisher", "contoso.azurecr.io/opc-publisher:latest")
 	opc.Memory, opc.NanoCPUs = 0, 0
 	opc.LogConfig = container.LogConfig{Type: "json-file"}
@@ -90,7 +114,7 @@ func saveAndReplay(t *testing.T, extra ...string) ([]byte, *report.Report) {
 // engine) give the same findings on the gateway, and the saved file holds no
 // secret. With -update-example it rewrites the example the README uses.
 func TestSnapshotSameFindings(t *testing.T) {
-	d := gatewayDevice(t)
+	d := gatewayDevice(t, true)
 	saved, rep := saveAndReplay(t, "--no-probes")
 	secret := d.Module("opcPublisher").Env["IotHubConnectionString"]
 	for _, s := range []string{secret, "c2VjcmV0LWtleS1ub3QtcmVhbC0wMTIzNDU2Nzg5", "SharedAccessKey=c2Vj"} {
@@ -105,6 +129,15 @@ func TestSnapshotSameFindings(t *testing.T) {
 		}
 		if !failing {
 			t.Errorf("the gateway should fail %s:\n%s", id, dump(rep))
+		}
+	}
+	// The certificates were read, as on a device: no "connection refused"
+	// from a test rig in the example the Quick start shows.
+	for _, id := range []string{"production-certificates", "edge-ca-expiry"} {
+		for _, f := range findings(rep, id, "*") {
+			if f.Status == checks.Error {
+				t.Errorf("%s could not decide on the gateway: %s", id, f.Message)
+			}
 		}
 	}
 	if *updateExample {

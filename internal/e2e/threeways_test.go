@@ -18,7 +18,7 @@ import (
 // (check), and a support bundle of that device (check --support-bundle).
 // Wherever two of them can decide a finding, they decide it alike.
 func TestSameDeviceThreeWays(t *testing.T) {
-	d := gatewayDevice(t)
+	d := gatewayDevice(t, false)
 	dir := t.TempDir()
 	man, err := d.Manifest()
 	if err != nil {
