@@ -27,7 +27,7 @@ func nanAgent(t *testing.T) (agent, hub string) {
 		t.Fatal("the real page no longer carries a NaN quantile")
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/agent", func(w http.ResponseWriter, _ *http.Request) { w.Write(page) })
+	mux.HandleFunc("/agent", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(page) })
 	mux.HandleFunc("/hub", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, "# TYPE edgehub_queue_length gauge\nedgehub_queue_length{endpoint=\"iothub\"} +Inf\nedgehub_queue_length{endpoint=\"other\"} -Inf\n")
 	})
