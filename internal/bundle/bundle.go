@@ -293,6 +293,11 @@ func (b *snapshotBuilder) engine(be *bundleEntries) *iotedgeCheck {
 				engineErr += " (container-engine-uri " + r + ")"
 			}
 		}
+		for _, v := range []*string{ai.AziotEdgedVersion, ai.IotedgedVersion} {
+			if v != nil && eng.IoTEdgeVersion == "" {
+				eng.IoTEdgeVersion = *v
+			}
+		}
 		eng.Arch = ai.OS.Arch
 		eng.OperatingSystem = operatingSystem(ai.OS.ID, ai.OS.VersionID)
 		eng.MemTotal = parseByteUnit(ai.SystemInfo.TotalRAM)

@@ -94,7 +94,7 @@ func TestSupportBundleGateway(t *testing.T) {
 	}
 	e := s.Engine
 	if e == nil || e.ServerVersion != "20.10.24+dfsg1" || e.Arch != "x86_64" || e.OS != "linux" || e.OperatingSystem != "debian 12" ||
-		e.ImagesReclaimable != -1 {
+		e.ImagesReclaimable != -1 || e.IoTEdgeVersion != "1.5.21" {
 		t.Errorf("engine = %+v", e)
 	}
 	if want := scaled(23.54, 1<<30); e.MemTotal < want-1<<20 || e.MemTotal > want+1<<20 {
@@ -228,7 +228,8 @@ func TestSupportBundleQuirks(t *testing.T) {
 			`"19.03.12+azure","iotedged_version":"1.0.9.4","now":"2020-07-27T13:08:36.427405700Z","os":{"id":"raspbian",`+
 			`"version_id":"10","arch":"arm","bitness":32},"system_info":{"used_ram":"331.98 MiB","total_ram":"926.08 MiB"}},"checks":{}}`)),
 			test: func(t *testing.T, s *facts.Snapshot) {
-				if s.Engine.ServerVersion != "19.03.12+azure" || s.Engine.Arch != "arm" || s.Engine.MemTotal != scaled(926.08, 1<<20) {
+				if s.Engine.ServerVersion != "19.03.12+azure" || s.Engine.Arch != "arm" || s.Engine.MemTotal != scaled(926.08, 1<<20) ||
+					s.Engine.IoTEdgeVersion != "1.0.9.4" {
 					t.Errorf("engine = %+v", s.Engine)
 				}
 			}},

@@ -28,6 +28,8 @@ func fiftyModules(tb testing.TB) *facts.Snapshot {
 		s.Volumes = append(s.Volumes, facts.Volume{Name: vol, Driver: "local", Size: mib, RefCount: 1})
 		addSample(s, facts.EdgeAgent, "edgeAgent_total_time_expected_running_seconds",
 			map[string]string{"module_name": c.Name, "ms_telemetry": "False"}, 1000)
+		addSample(s, facts.EdgeAgent, "edgeAgent_used_memory_bytes",
+			map[string]string{"module_name": c.Name, "ms_telemetry": "False"}, 41943040)
 	}
 	if n := len(s.Modules()); n != 50 {
 		tb.Fatalf("built %d modules, want 50", n)
@@ -39,7 +41,9 @@ func TestFiftyModules(t *testing.T) {
 	fs := runAll(fiftyModules(t), decodePolicy(t, ""))
 	perModule := map[string]int{}
 	for _, f := range fs {
-		if f.Status != checks.Pass && f.ID != "edgehub-optimize-for-performance" && f.Section != checks.SecManifest {
+		// In its first cycle a rate cannot be known; aziot-edged does not report provisioning.
+		firstCycleSkip := f.ID == "store-and-forward-capacity" || f.ID == "offline-boot"
+		if f.Status != checks.Pass && f.ID != "edgehub-optimize-for-performance" && f.Section != checks.SecManifest && !firstCycleSkip {
 			t.Errorf("%s %s: %s %q", f.ID, f.Module, f.Status, f.Message)
 		}
 		if f.Module != "" {

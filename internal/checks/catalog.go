@@ -1,7 +1,7 @@
 package checks
 
 // All returns every check, in report order (the order of the catalog,
-// CHECKS.md, copied in testdata/CHECKS.md). It is the one list of checks: the
+// CHECKS.md, copied in testdata/CHECKS.md, then CHECKS-operations.md). It is the one list of checks: the
 // policy decoder, the runner and the docs all read it.
 func All() []*Check {
 	return []*Check{
@@ -58,5 +58,14 @@ func All() []*Check {
 		createOptionsValid,
 		routesValid,
 		manifestSecrets,
+		// Reported failures (CHECKS-operations.md)
+		moduleUnhealthy,
+		restartGivenUp,
+		runtimeVersionSkew,
+		storeAndForwardCapacity,
+		moduleMemoryHeadroom,
+		offlineBoot,
+		nestedParentTLS,
+		metricsCollectorIngestion,
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
 
-// catalogEntry is one row of CHECKS.md.
+// catalogEntry is one row of CHECKS.md or CHECKS-operations.md.
 type catalogEntry struct {
 	order    int
 	section  string
@@ -27,24 +27,47 @@ type catalogEntry struct {
 }
 
 var (
-	idRE  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-	rowRE = regexp.MustCompile("^\\|\\s*`([^`]+)`\\s*\\|\\s*([a-z]+)\\s*\\|")
-	// "`name` (3)", "`name`, 3)" or "`name`, 1 GiB": a parameter with its default.
-	paramDefRE = regexp.MustCompile("`([A-Za-z]+)`(?: \\(|, )([0-9.]+)(\\)| [KMG]iB)")
+	idRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	// "| `id` | warning |" or "| `id` | warning (critical for edgeAgent and edgeHub) |":
+	// the default severity, and the one it is raised to for some subjects.
+	rowRE = regexp.MustCompile("^\\|\\s*`([^`]+)`\\s*\\|\\s*([a-z]+)(?:\\s*\\(([a-z]+) for [^)|]*\\))?\\s*\\|")
+	// "`name` (3)", "`name`, 3)", "`name`, 1 GiB" or "`name` (default 0.5)": a parameter with its default.
+	paramDefRE = regexp.MustCompile("`([A-Za-z]+)`(?: \\((?:default )?|, (?:default )?)([0-9.]+)(\\)| [KMG]iB)")
 )
 
-// readCatalog reads the check ids of the catalog (testdata/CHECKS.md at the
-// repository root, the project's catalog): the first column of each
-// table row, under the section heading the table follows.
+// catalogFiles are the catalog's files in the repository's testdata (the project's
+// catalog), in catalog order, with the section of rows that come
+// before any "## " heading.
+var catalogFiles = []struct{ name, section string }{
+	{"CHECKS.md", ""},
+	{"CHECKS-operations.md", checks.SecReported},
+}
+
+// readCatalog reads the check ids of the catalog (testdata/CHECKS.md and
+// testdata/CHECKS-operations.md at the repository root): the first column of
+// each table row, under the section heading the table follows. A severity
+// written "warning (critical for ...)" is the check's highest: its default
+// severity is that one, lowered for the other subjects.
 func readCatalog(t *testing.T) map[string]catalogEntry {
 	t.Helper()
-	f, err := os.Open(repoTestdata("CHECKS.md"))
+	out := map[string]catalogEntry{}
+	for _, file := range catalogFiles {
+		n := len(out)
+		readCatalogFile(t, file.name, file.section, out)
+		if len(out)-n < 8 {
+			t.Fatalf("read only %d ids from %s: has its table format changed?", len(out)-n, file.name)
+		}
+	}
+	return out
+}
+
+func readCatalogFile(t *testing.T, name, section string, out map[string]catalogEntry) {
+	t.Helper()
+	f, err := os.Open(repoTestdata(name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out := map[string]catalogEntry{}
-	section := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
@@ -58,23 +81,24 @@ func readCatalog(t *testing.T) map[string]catalogEntry {
 			continue
 		}
 		if _, dup := out[m[1]]; dup {
-			t.Errorf("CHECKS.md lists %s twice", m[1])
+			t.Errorf("%s lists %s twice", name, m[1])
 		}
-		out[m[1]] = catalogEntry{order: len(out), section: section, severity: policy.Severity(m[2]), row: line}
+		sev := policy.Severity(m[2])
+		if m[3] != "" {
+			sev = policy.Severity(m[3])
+		}
+		out[m[1]] = catalogEntry{order: len(out), section: section, severity: sev, row: line}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if len(out) < 30 {
-		t.Fatalf("read only %d ids from CHECKS.md: has its table format changed?", len(out))
-	}
-	return out
 }
 
 func TestCatalogMatchesChecksMD(t *testing.T) {
 	catalog := readCatalog(t)
 	sections := map[string]bool{checks.SecDevice: true, checks.SecDeployment: true, checks.SecContainers: true,
-		checks.SecNetworking: true, checks.SecSolution: true, checks.SecSecurity: true, checks.SecOperations: true, checks.SecManifest: true}
+		checks.SecNetworking: true, checks.SecSolution: true, checks.SecSecurity: true, checks.SecOperations: true, checks.SecManifest: true,
+		checks.SecReported: true}
 	needs := map[facts.Fact]bool{checks.NeedEngine: true, checks.NeedEngineInventory: true, checks.NeedContainers: true, checks.NeedEdgeAgentStats: true, checks.NeedEdgeHubStats: true,
 		checks.NeedCerts: true, checks.NeedProbes: true, checks.NeedManifest: true}
 	seen := map[string]bool{}

@@ -33,6 +33,9 @@ const (
 	SecSecurity   = "Security"
 	SecOperations = "Operations"
 	SecManifest   = "Deployment manifest"
+	// SecReported holds the checks for the failures operators report most
+	// (testdata/CHECKS-operations.md).
+	SecReported = "Reported failures"
 )
 
 // Facts a check can declare it needs (package facts defines them; a check

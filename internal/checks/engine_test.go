@@ -112,7 +112,7 @@ func TestObservabilityModule(t *testing.T) {
 		{
 			name: "good device: the metrics collector",
 			want: []want{{status: checks.Pass, severity: policy.Info,
-				msg: "metricsCollector ships logs or metrics (contoso.azurecr.io/azureiotedge-metrics-collector:1.2.0)"}},
+				msg: "metricsCollector ships logs or metrics (contoso.azurecr.io/azureiotedge-metrics-collector:2.0.0)"}},
 		},
 		{
 			name:   "none deployed fails (as info)",

@@ -115,7 +115,7 @@ func TestMetricsEndpoints(t *testing.T) {
 			name: "both readable pass",
 			want: []want{
 				{module: "edgeHub", status: checks.Pass, msg: "edgeHub metrics read from http://edgeHub:9600/metrics (2 samples)"},
-				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent metrics read from http://edgeAgent:9600/metrics (10 samples)"},
+				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent metrics read from http://edgeAgent:9600/metrics (15 samples)"},
 			},
 		},
 		{

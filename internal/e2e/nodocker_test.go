@@ -103,6 +103,8 @@ func TestMissingDockerSocket(t *testing.T) {
 			}
 			for _, f := range findings(rep, c.ID, "*") {
 				switch {
+				case metricsOnly && f.Status == checks.Skip && undecided[f.ID].status == checks.Skip:
+					// a first cycle cannot decide it; the message says why (see undecided)
 				case metricsOnly && f.Status != checks.Pass:
 					t.Errorf("%s/%s%s: %s (%s), want pass from the metrics alone", f.ID, f.Module, f.Subject, f.Status, f.Message)
 				case strings.Contains(f.Message, "docker.sock"):

@@ -344,6 +344,9 @@ func convertContainer(ic *container.InspectResponse) Container {
 			}
 		}
 		c.Env = parseEnv(cfg.Env)
+		if st := b.State; st != nil {
+			c.State.Health = convertHealth(st.Health, c.Env)
+		}
 		for v := range cfg.Volumes {
 			c.ConfigVolumes = append(c.ConfigVolumes, v)
 		}

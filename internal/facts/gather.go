@@ -66,6 +66,8 @@ type Gatherer struct {
 	ProbeTimeout time.Duration
 	// ProbeRoots verifies IoT Hub and registries (nil: the system roots).
 	ProbeRoots *x509.CertPool
+	// ParentPorts are the ports a child device's parent is probed on.
+	ParentPorts ParentPorts
 	// EdgeHubTLSPorts are tried in order to read edgeHub's certificate chain.
 	EdgeHubTLSPorts []string
 	// DockerTimeout bounds the Docker source as a whole; CallTimeout bounds
@@ -117,6 +119,7 @@ func NewGatherer(cfg Config, docker DockerAPI, httpc HTTPDoer) *Gatherer {
 		DaemonJSONPath:  DefaultDaemonJSON,
 		ProbeTimeout:    DefaultProbeTimeout,
 		EdgeHubTLSPorts: []string{"8883", "5671", "443"},
+		ParentPorts:     DefaultParentPorts,
 		DockerTimeout:   cfg.Timeout,
 		CallTimeout:     min(DefaultCallTimeout, cfg.Timeout),
 		ScrapeTimeout:   DefaultScrapeTimeout,

@@ -41,6 +41,10 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 	// Certificates: the trust bundle (module mode) and edgeHub's chain.
 	certs := &Certs{}
 	var roots = g.ProbeRoots
+	rootsName := "system roots"
+	if roots != nil {
+		rootsName = "configured roots"
+	}
 	if wuri := env["IOTEDGE_WORKLOADURI"]; wuri != "" {
 		if wl, err := g.workloadClient(wuri); err != nil {
 			certs.TrustBundleError = err.Error()
@@ -48,7 +52,7 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 			certs.TrustBundleError = err.Error()
 		} else {
 			certs.TrustBundle = CertsFrom(bundle)
-			roots = pool
+			roots, rootsName = pool, "trust bundle"
 		}
 	}
 	host, serverName := env["IOTEDGE_GATEWAYHOSTNAME"], env["IOTEDGE_GATEWAYHOSTNAME"]
@@ -113,7 +117,24 @@ func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []str
 	if upstream != "" && upstream != hubName { // nested: the parent presents the trust bundle's chain
 		p.Roots = roots
 	}
+	// The parent of a child device, alongside the other probes: TLS on its
+	// ports and its registry API proxy.
+	parent := &ParentProbe{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if host, from := parentHost(s, env); host != "" {
+			ports := g.ParentPorts
+			if ports.MQTT == "" || ports.HTTPS == "" {
+				ports = DefaultParentPorts
+			}
+			parent.Host, parent.From, parent.Roots = host, from, rootsName
+			parent.Endpoints, parent.Registry, parent.RegistrySkipped = ProbeParent(ctx, host, ports, roots, timeout)
+		}
+	}()
 	s.Probes = p.Run(ctx, targets)
+	<-done
+	s.Parent = parent
 
 	// Clock reference: the Date of an HTTPS answer from IoT Hub.
 	if hubName != "" {

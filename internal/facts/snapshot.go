@@ -68,6 +68,10 @@ type Snapshot struct {
 	// reference time read from IoT Hub.
 	Probes []Probe `json:"probes,omitempty"`
 	Clock  *Clock  `json:"clock,omitempty"`
+	// Parent is the probe of a child device's parent (nested IoT Edge); its
+	// Host is empty when the device has no parent, and it is nil when the
+	// probes did not run.
+	Parent *ParentProbe `json:"parent,omitempty"`
 	// ProbesOff says why probes and the clock reference were not run, when
 	// the operator turned them off.
 	ProbesOff string `json:"probesOff,omitempty"`
@@ -159,6 +163,10 @@ type Engine struct {
 	// ImagesReclaimable is the size of images used by no container (GET /system/df);
 	// -1 when unknown.
 	ImagesReclaimable int64 `json:"imagesReclaimable"`
+	// IoTEdgeVersion is the IoT Edge daemon's version (aziot-edged, or
+	// iotedged up to 1.1) when the source reports it: a support bundle's
+	// check.json does; on a device edgeAgent_metadata's host_information does.
+	IoTEdgeVersion string `json:"iotedgeVersion,omitempty"`
 }
 
 // Container is the part of `docker inspect` the checks use.
@@ -225,6 +233,8 @@ type State struct {
 	FinishedAt   time.Time `json:"finishedAt,omitempty"`
 	RestartCount int       `json:"restartCount,omitempty"`
 	Created      time.Time `json:"created,omitempty"`
+	// Health is the health check's state; nil when there is none.
+	Health *Health `json:"health,omitempty"`
 }
 
 // Mount is one entry of the container's Mounts.

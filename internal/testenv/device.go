@@ -90,6 +90,9 @@ type Module struct {
 	GroupAdd []string
 	// Labels are added to the runtime's labels.
 	Labels map[string]string
+	// Healthcheck is the container's health check (createOptions'
+	// Healthcheck); nil means the image's, which busybox has none of.
+	Healthcheck *container.HealthConfig
 	// ServeMetrics makes the container serve Prometheus text on port 9600 at
 	// /metrics with busybox httpd; Metrics is the page (for edgeAgent and
 	// edgeHub, nil means the device's default page).
@@ -103,8 +106,11 @@ type Module struct {
 	// edge-readiness itself).
 	WaitExit     bool
 	WaitRestarts int
-	NoStart      bool
-	StartLast    bool
+	// WaitHealth waits until the engine reports this health status
+	// ("healthy", "unhealthy") of the container's health check.
+	WaitHealth string
+	NoStart    bool
+	StartLast  bool
 }
 
 // Device is a simulated IoT Edge device: edgeAgent, edgeHub and custom
@@ -650,6 +656,7 @@ func (d *Device) createModule(ctx context.Context, m *Module, busybox string, pa
 		Labels:       labels,
 		ExposedPorts: exposed,
 		Hostname:     containerHostname(m.Name),
+		Healthcheck:  m.Healthcheck,
 	}
 	hc := &container.HostConfig{
 		Binds:          binds,
@@ -728,6 +735,13 @@ func (d *Device) wait(ctx context.Context, t testing.TB, m *Module) {
 		case m.WaitRestarts > 0:
 			if ic.RestartCount >= m.WaitRestarts {
 				return
+			}
+		case m.WaitHealth != "":
+			if st.Health != nil && string(st.Health.Status) == m.WaitHealth {
+				return
+			}
+			if !st.Running {
+				t.Fatalf("testenv: %s exited with code %d while waiting for its health check to say %s", m.Name, st.ExitCode, m.WaitHealth)
 			}
 		default:
 			if st.Status == container.StateExited || st.Status == container.StateDead {

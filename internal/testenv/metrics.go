@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -43,7 +44,30 @@ type AgentMetrics struct {
 	DiskTotalBytes int64
 	// DiskName is the disk_name label; empty means DefaultDiskName.
 	DiskName string
+	// RuntimeVersion is the release edgeAgent_metadata reports for edgeAgent
+	// (edge_agent_version) and the daemon (host_information's Version), in
+	// place of the real page's 1.0.10-rc2; empty means DefaultRuntimeVersion,
+	// the release of the device's runtime images.
+	RuntimeVersion string
+	// UsedMemory is the memory each module uses (edgeAgent_used_memory_bytes
+	// by module_name), in place of the real page's per-module samples (the
+	// host's stays); a module of Modules not named here uses
+	// DefaultModuleMemory.
+	UsedMemory map[string]int64
 }
+
+// DefaultRuntimeVersion is the release of EdgeAgentImage and EdgeHubImage:
+// their tag.
+var DefaultRuntimeVersion = EdgeAgentImage[strings.LastIndex(EdgeAgentImage, ":")+1:]
+
+// DefaultModuleMemory is the memory a module uses when AgentMetrics does not
+// say: well under every limit a correct device sets.
+const DefaultModuleMemory = int64(24) << 20
+
+// runtimeVersionRE finds the versions in edgeAgent_metadata's labels: the
+// agent's (edge_agent_version="1.0.10-rc2.34217022 (hash)") and the daemon's
+// (host_information's \"Version\":\"1.0.10~rc2\").
+var runtimeVersionRE = regexp.MustCompile(`(edge_agent_version="|\\"Version\\":\\")[0-9][^"\\ ]*`)
 
 // EdgeHubMetrics returns the real edgeHub page.
 func EdgeHubMetrics(t testing.TB) []byte {
@@ -101,7 +125,29 @@ func BuildAgentMetrics(real []byte, m AgentMetrics) ([]byte, error) {
 		}
 		return l
 	}
+	usedMemory := func() []string {
+		var l []string
+		for _, mod := range m.Modules {
+			tel := "False"
+			if mod == "edgeAgent" || mod == "edgeHub" {
+				tel = "True"
+			}
+			v, ok := m.UsedMemory[mod]
+			if !ok {
+				v = DefaultModuleMemory
+			}
+			l = append(l, fmt.Sprintf(`edgeAgent_used_memory_bytes{%s,module_name=%q,ms_telemetry=%q} %d`, base, mod, tel, v))
+		}
+		return l
+	}
+	if m.RuntimeVersion == "" {
+		m.RuntimeVersion = DefaultRuntimeVersion
+	}
 	fams := map[string]*family{
+		"edgeAgent_used_memory_bytes": {
+			help:    "Amount of RAM used by all processes",
+			samples: usedMemory(),
+		},
 		"edgeAgent_total_time_expected_running_seconds": {
 			help:    "The amount of time the module was specified in the deployment",
 			samples: perModule("edgeAgent_total_time_expected_running_seconds", 3600),
@@ -119,7 +165,7 @@ func BuildAgentMetrics(real []byte, m AgentMetrics) ([]byte, error) {
 			samples: []string{fmt.Sprintf("edgeAgent_total_disk_space_bytes{%s} %d", disk, m.DiskTotalBytes)},
 		},
 	}
-	order := []string{"edgeAgent_total_time_expected_running_seconds", "edgeAgent_total_time_running_correctly_seconds",
+	order := []string{"edgeAgent_used_memory_bytes", "edgeAgent_total_time_expected_running_seconds", "edgeAgent_total_time_running_correctly_seconds",
 		"edgeAgent_available_disk_space_bytes", "edgeAgent_total_disk_space_bytes"}
 
 	var out bytes.Buffer
@@ -143,8 +189,15 @@ func BuildAgentMetrics(real []byte, m AgentMetrics) ([]byte, error) {
 		if !strings.HasPrefix(line, "#") {
 			name, _, _ := strings.Cut(line, "{")
 			name, _, _ = strings.Cut(name, " ")
+			if name == "edgeAgent_used_memory_bytes" && strings.Contains(line, `module_name="host"`) {
+				out.WriteString(line + "\n") // the host's own
+				continue
+			}
 			if fams[name] != nil {
 				continue // replaced by the generated samples
+			}
+			if name == "edgeAgent_metadata" {
+				line = runtimeVersionRE.ReplaceAllString(line, "${1}"+m.RuntimeVersion)
 			}
 		}
 		out.WriteString(line + "\n")

@@ -58,8 +58,34 @@ func TestBuildAgentMetricsAppendsUndeclaredFamilies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, page)
 	}
-	if len(samples) != 5 {
-		t.Errorf("got %d samples, want 5:\n%s", len(samples), page)
+	// The counter, one module's two running times and memory use, the disk's two sizes.
+	if len(samples) != 6 {
+		t.Errorf("got %d samples, want 6:\n%s", len(samples), page)
+	}
+}
+
+// TestEdgeAgentMetricsRuntime: the page names the device's runtime release
+// in edgeAgent_metadata (agent and daemon) and each module's memory use,
+// keeping the host's.
+func TestEdgeAgentMetricsRuntime(t *testing.T) {
+	page := EdgeAgentMetrics(t, AgentMetrics{Modules: []string{"edgeAgent", "filter"}, RuntimeVersion: "1.4.27",
+		UsedMemory: map[string]int64{"filter": 7 << 20}})
+	samples, err := facts.ParseMetrics(bytes.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &facts.Scrape{Samples: samples}
+	md := sc.Find("edgeAgent_metadata", nil)
+	if len(md) != 1 || !strings.HasPrefix(md[0].Labels["edge_agent_version"], "1.4.27 ") ||
+		!strings.Contains(md[0].Labels["host_information"], `"Version":"1.4.27"`) {
+		t.Errorf("metadata %v, want release 1.4.27 for the agent and the daemon", md)
+	}
+	used := map[string]float64{}
+	for _, s := range sc.Find("edgeAgent_used_memory_bytes", nil) {
+		used[s.Labels["module_name"]] = s.Value
+	}
+	if len(used) != 3 || used["filter"] != 7<<20 || used["edgeAgent"] != float64(DefaultModuleMemory) || used["host"] != 854896000 {
+		t.Errorf("used memory %v, want filter 7 MiB, edgeAgent the default and the real page's host", used)
 	}
 }
 
