@@ -236,22 +236,22 @@ func metadata(s *facts.Snapshot) (agent string, host *hostInformation, why strin
 	return "", nil, "edgeAgent reports no edgeAgent_metadata"
 }
 
-// release is a version's major.minor.patch; patch is -1 when unknown.
-type release struct {
+// runtimeRelease is a version's major.minor.patch; patch is -1 when unknown.
+type runtimeRelease struct {
 	major, minor, patch int
 	text                string
 }
 
 var skewReleaseRE = regexp.MustCompile(`^v?(\d+)\.(\d+)(?:[.](\d+))?`)
 
-// parseRelease reads "1.5.40", "1.0.10~rc2", "1.4.27.123 (hash)" or an
+// parseRuntimeRelease reads "1.5.40", "1.0.10~rc2", "1.4.27.123 (hash)" or an
 // image tag "1.5"; ok is false for "latest" and other words.
-func parseRelease(s string) (release, bool) {
+func parseRuntimeRelease(s string) (runtimeRelease, bool) {
 	m := skewReleaseRE.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
-		return release{}, false
+		return runtimeRelease{}, false
 	}
-	r := release{patch: -1, text: strings.TrimPrefix(m[0], "v")}
+	r := runtimeRelease{patch: -1, text: strings.TrimPrefix(m[0], "v")}
 	r.major, _ = strconv.Atoi(m[1])
 	r.minor, _ = strconv.Atoi(m[2])
 	if m[3] != "" {
@@ -260,15 +260,15 @@ func parseRelease(s string) (release, bool) {
 	return r, true
 }
 
-func imageRelease(c *facts.Container) (release, bool) {
+func imageRelease(c *facts.Container) (runtimeRelease, bool) {
 	if c == nil {
-		return release{}, false
+		return runtimeRelease{}, false
 	}
 	ref, err := parseImage(c.OriginalImage())
 	if err != nil || ref.tag == "" {
-		return release{}, false
+		return runtimeRelease{}, false
 	}
-	return parseRelease(ref.tag)
+	return parseRuntimeRelease(ref.tag)
 }
 
 var runtimeVersionSkew = &Check{
@@ -289,7 +289,7 @@ var runtimeVersionSkew = &Check{
 	Eval: func(in *Input) []Result {
 		type known struct {
 			what string
-			rel  release
+			rel  runtimeRelease
 		}
 		var vs []known
 		var unknown []string
@@ -301,12 +301,12 @@ var runtimeVersionSkew = &Check{
 		if daemon == "" && in.Snap.Engine != nil {
 			daemon = in.Snap.Engine.IoTEdgeVersion
 		}
-		if r, ok := parseRelease(daemon); ok {
+		if r, ok := parseRuntimeRelease(daemon); ok {
 			vs = append(vs, known{"the IoT Edge daemon", r})
 		} else {
 			unknown = append(unknown, "the daemon's (no edgeAgent_metadata, no check.json)")
 		}
-		agentRel, ok := parseRelease(agentVer)
+		agentRel, ok := parseRuntimeRelease(agentVer)
 		if !ok {
 			agentRel, ok = imageRelease(in.Snap.Module(facts.EdgeAgent))
 		}
@@ -669,7 +669,7 @@ func collectorResult(m *facts.Container, tag string) Result {
 	if v, ok := m.EnvValue("UploadTarget"); ok && strings.EqualFold(strings.TrimSpace(v), "IoTMessage") {
 		target = "IoTMessage"
 	}
-	rel, versioned := parseRelease(tag)
+	rel, versioned := parseRuntimeRelease(tag)
 	r := Result{Module: m.Name}.with("uploadTarget", target).with("imageTag", orName(tag, "(none)"))
 	if len(legacy) > 0 {
 		r = r.with("legacyVariables", legacy)
