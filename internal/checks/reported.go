@@ -28,8 +28,8 @@ var moduleUnhealthy = &Check{
 			"of the last probe's output (scrubbed, at most 200 bytes); edgeAgent does not restart an unhealthy container, so it " +
 			"keeps running broken. A failure is critical for edgeAgent and edgeHub and a warning for other modules (the policy's " +
 			"severity caps both). `starting` and `healthy` pass, and so does a module without a health check.",
-		Remediation: "Read the module's health-check output (`docker inspect --format '{{json .State.Health}}' <module>`) and its " +
-			"logs; fix what the probe tests, or restart the module (`iotedge restart <module>`): edgeAgent will not do it.",
+		Remediation: "Read the probe's output (State.Health in `docker inspect <module>`) and the module's logs; fix what it tests, or " +
+			"restart the module (`iotedge restart <module>`): edgeAgent will not",
 		Reference: issuesRef + "6358",
 		Needs:     []facts.Fact{NeedContainers, NeedEngine},
 	},
@@ -116,9 +116,8 @@ var restartGivenUp = &Check{
 			"defaults 10 and 20); a container that exited longer ago than that longest back-off plus a minute and has not " +
 			"started since fails: nobody will bring it back. Modules whose container labels say desiredStatus stopped, or " +
 			"restartPolicy never (or on-failure/on-unhealthy after a clean exit) pass.",
-		Remediation: "Read why the module exited (`iotedge logs <module>`, `docker inspect <module>`), fix it, then restart it " +
-			"(`iotedge restart <module>`); if it keeps failing, raise MaxRestartCount in edgeAgent's env only after fixing the " +
-			"cause. When modules are left down with no restart limit reached, read edgeAgent's logs: reconciliation is stuck.",
+		Remediation: "Read why it exited (`iotedge logs <module>`), fix it and `iotedge restart <module>`; with no restart limit " +
+			"reached, read edgeAgent's logs: reconciliation is stuck",
 		Reference: issuesRef + "4390",
 		Needs:     []facts.Fact{NeedContainers, NeedEngine},
 	},
@@ -279,8 +278,8 @@ var runtimeVersionSkew = &Check{
 			"check.json's aziot_edged_version in a support bundle), edgeAgent's (edgeAgent_metadata edge_agent_version, else its " +
 			"image tag) and edgeHub's (its image tag). A different major.minor between any two fails; so does a patch gap above " +
 			"maxPatchGap where both patches are known (a floating tag such as 1.5 has none). Fewer than two known versions skip.",
-		Remediation: "Update the aziot-edge package and the edgeAgent and edgeHub images to one release (the same major.minor, " +
-			"recent patches of each): `apt-get install aziot-edge`, then set the runtime images' tags in the deployment.",
+		Remediation: "Install one release everywhere: the aziot-edge package and the edgeAgent and edgeHub image tags (same " +
+			"major.minor, recent patches)",
 		Reference: issuesRef + "7555",
 		Needs:     []facts.Fact{NeedContainers, NeedEngine},
 		Params: []policy.ParamSpec{{Name: "maxPatchGap", Kind: policy.Int, Max: 1000, Default: 10,
@@ -375,9 +374,8 @@ var storeAndForwardCapacity = &Check{
 			"space on edgeHub's storage disk. edgeAgent reports disks by device name, not mount point " +
 			"(edgeAgent_available_disk_space_bytes); with several, the one with the least free space stands for it. The " +
 			"first cycle skips: a rate needs two.",
-		Remediation: "Give edgeHub's storage (its storageFolder, mounted from the host) a disk with room for rate × size × TTL, " +
-			"lower storeAndForwardConfiguration.timeToLiveSecs to the outage the device must ride out, or send fewer, smaller " +
-			"messages upstream.",
+		Remediation: "Give edgeHub's storage a disk with room for rate × size × TTL, or lower timeToLiveSecs to the outage the " +
+			"device must ride out",
 		Reference: issuesRef + "835",
 		Needs:     []facts.Fact{NeedEdgeHubStats, NeedEdgeAgentStats},
 		History:   1,
@@ -452,11 +450,10 @@ var moduleMemoryHeadroom = &Check{
 		Decides: "For each module with a memory limit (HostConfig.Memory): edgeAgent_used_memory_bytes{module_name} at or above " +
 			"maxUsedRatio of the limit fails; so does use that grew in each of the last growthCycles cycles and, at the pace " +
 			"of that growth, reaches the limit within horizonHours. Modules without a limit are module-resource-limits' business.",
-		Remediation: "Raise the module's memory limit (createOptions HostConfig.Memory) to what it needs, or find what it " +
-			"accumulates (for edgeHub: a backlog of messages; shorten the TTL or fix the upstream link).",
-		Reference: issuesRef + "6630",
-		Needs:     []facts.Fact{NeedContainers, NeedEdgeAgentStats},
-		History:   MaxGrowthCycles,
+		Remediation: "Raise the module's memory limit (HostConfig.Memory), or find what it accumulates (edgeHub: a message backlog)",
+		Reference:   issuesRef + "6630",
+		Needs:       []facts.Fact{NeedContainers, NeedEdgeAgentStats},
+		History:     MaxGrowthCycles,
 		Params: []policy.ParamSpec{
 			{Name: "maxUsedRatio", Kind: policy.Ratio, Default: 0.9, Doc: "share of its memory limit a module may use"},
 			{Name: "growthCycles", Kind: policy.Int, Max: MaxGrowthCycles, Default: 3, Doc: "cycles of uninterrupted growth that count as a trend (0: off)"},
@@ -566,9 +563,8 @@ var offlineBoot = &Check{
 			"declares intermittentConnectivity fails. Only iotedged (1.0.x, 1.1) fills it in: aziot-edged (1.2 and later) " +
 			"reports the placeholder Type \"ProvisioningType\" with both flags false (edgelet-core/src/module.rs " +
 			"SystemInfo::default), so those devices skip, saying so.",
-		Remediation: "Let the device start from its cached provisioning: in /etc/aziot/config.toml, under [provisioning], set " +
-			"always_reprovision_on_startup = false (the identity service then re-provisions only when IoT Hub rejects the " +
-			"device), and apply with `iotedge config apply`.",
+		Remediation: "Set always_reprovision_on_startup = false under [provisioning] in /etc/aziot/config.toml, then " +
+			"`iotedge config apply`",
 		Reference: issuesRef + "3283",
 		Needs:     []facts.Fact{NeedEdgeAgentStats},
 		Params: []policy.ParamSpec{{Name: "intermittentConnectivity", Kind: policy.Bool, Default: false,
@@ -626,9 +622,8 @@ var metricsCollectorIngestion = &Check{
 			"version, uploads through the HTTP Data Collector API, retired on 14 September 2026: fails. A 2.x image missing " +
 			"one of DataCollectionEndpoint, DataCollectionRuleId, DataCollectionStreamName fails too. UploadTarget IoTMessage " +
 			"passes. No metrics-collector: skip (observability-module covers that).",
-		Remediation: "Move to metrics-collector 2.x (mcr.microsoft.com/azureiotedge-metrics-collector:2.0) and set " +
-			"DataCollectionEndpoint, DataCollectionRuleId and DataCollectionStreamName for a data collection rule that writes a " +
-			"custom _CL table; remove LogAnalyticsSharedKey. Or set UploadTarget IoTMessage and route the metrics through IoT Hub.",
+		Remediation: "Move to metrics-collector 2.x with DataCollectionEndpoint, DataCollectionRuleId and DataCollectionStreamName " +
+			"(a data collection rule writing a _CL table), or set UploadTarget IoTMessage",
 		Reference: "https://github.com/Azure/iotedge/pull/7550",
 		Needs:     []facts.Fact{NeedContainers},
 		Reads:     []facts.Setting{facts.SettingImage, facts.SettingEnv},
@@ -719,9 +714,8 @@ var nestedParentTLS = &Check{
 			"bundle and the parent's name against the certificate's DNS and IP names (an IP address or a short name where the " +
 			"certificate holds the FQDN fails), then GET /v2/ on 443 (the API proxy's registry route: any answer under 500 " +
 			"passes, 401 included). A device with no parent passes.",
-		Remediation: "Set the child's parent_hostname (config.toml) to a name in the parent's edge CA-issued server certificate " +
-			"(the parent's hostname setting, usually its FQDN), make sure the child's trust bundle holds the parent's root CA, " +
-			"open 8883 and 443 on the parent, and deploy the API proxy module on the parent with its registry route.",
+		Remediation: "Set the child's parent_hostname to a name in the parent's certificate (usually its FQDN), put the parent's " +
+			"root CA in the child's trust bundle, open 8883 and 443, and run the API proxy on the parent",
 		Reference: "https://learn.microsoft.com/azure/iot-edge/how-to-connect-downstream-iot-edge-device",
 		Needs:     []facts.Fact{NeedProbes},
 	},
