@@ -90,13 +90,13 @@ func (e *evaluator) eval(in *checks.Input) []checks.Result {
 				Evidence: map[string]any{"field": string(f)}}}
 		}
 	}
-	modules, _, device := e.cache.views(in.Snap)
+	v := e.cache.views(in.Snap)
 	if e.rule.Scope == policy.ScopeDevice {
-		return []checks.Result{e.one("", map[string]any{"device": device})}
+		return []checks.Result{e.one("", &v.deviceVars)}
 	}
-	out := make([]checks.Result, 0, len(modules))
-	for i := range modules {
-		out = append(out, e.one(modules[i].Name, map[string]any{"module": &modules[i], "device": device}))
+	out := make([]checks.Result, 0, len(v.modules))
+	for i := range v.modules {
+		out = append(out, e.one(v.modules[i].Name, &v.moduleVars[i]))
 	}
 	if len(out) == 0 {
 		return []checks.Result{{Status: checks.Skip, Message: "no modules to check"}}
@@ -106,7 +106,7 @@ func (e *evaluator) eval(in *checks.Input) []checks.Result {
 
 // one evaluates the rule for one subject: a runtime error (a missing map
 // key, the cost limit) is an error finding, never a crash.
-func (e *evaluator) one(module string, vars map[string]any) checks.Result {
+func (e *evaluator) one(module string, vars *activation) checks.Result {
 	subject := "the device"
 	if module != "" {
 		subject = module
@@ -120,7 +120,7 @@ func (e *evaluator) one(module string, vars map[string]any) checks.Result {
 		return checks.Result{Module: module, Status: checks.Error, Message: fmt.Sprintf("rule %s gave %s for %s, not a bool", e.rule.ID, typeOf(val), subject)}
 	}
 	if ok {
-		return checks.Result{Module: module, Status: checks.Pass, Message: fmt.Sprintf("%s satisfies rule %s", subject, e.rule.ID)}
+		return checks.Result{Module: module, Status: checks.Pass, Message: subject + " satisfies rule " + e.rule.ID}
 	}
 	msg := fmt.Sprintf("%s fails rule %s: %s", subject, e.rule.ID, e.rule.Title)
 	if e.msg != nil {

@@ -21,6 +21,7 @@ import (
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
@@ -151,7 +152,9 @@ func compileExpr(env *cel.Env, r policy.Rule, key, src string, want *types.Type)
 		return nil, []string{fmt.Sprintf("%s: line 1, column 1: estimated cost %s exceeds the bound of %d (with lists and maps of %d entries, strings of %d bytes): "+
 			"iterate over fewer nested lists", at, up, MaxEstimatedCost, maxItems, maxString)}
 	}
-	prg, err := env.Program(checked, cel.CostLimit(MaxCost), cel.InterruptCheckFrequency(100))
+	// Constant regular expressions compile once, here, not per evaluation.
+	prg, err := env.Program(checked, cel.CostLimit(MaxCost), cel.InterruptCheckFrequency(100),
+		cel.EvalOptions(cel.OptOptimize), cel.OptimizeRegex(interpreter.MatchesRegexOptimization))
 	if err != nil {
 		return nil, []string{fmt.Sprintf("%s: line 1, column 1: %v", at, err)}
 	}
@@ -206,27 +209,55 @@ func (estimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode)
 // viewCache keeps the views of the last snapshot, so that twenty rules
 // build them once per cycle.
 type viewCache struct {
-	mu      sync.Mutex
-	snap    *facts.Snapshot
-	modules []Module
-	byName  map[string]int
-	device  Device
+	mu   sync.Mutex
+	snap *facts.Snapshot
+	v    *views
 }
 
-func (c *viewCache) views(s *facts.Snapshot) ([]Module, map[string]int, *Device) {
+// views are a snapshot's views and the variables each evaluation sees.
+type views struct {
+	modules    []Module
+	device     Device
+	moduleVars []activation // module i and the device
+	deviceVars activation   // the device alone
+}
+
+func (c *viewCache) views(s *facts.Snapshot) *views {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.snap != s {
 		viewBuilds.Add(1)
 		mods := s.Modules()
-		c.modules = make([]Module, len(mods))
-		c.byName = make(map[string]int, len(mods))
+		v := &views{modules: make([]Module, len(mods)), moduleVars: make([]activation, len(mods))}
 		for i, m := range mods {
-			c.modules[i] = moduleView(m, s.Deployment)
-			c.byName[m.Name] = i
+			v.modules[i] = moduleView(m, s.Deployment)
 		}
-		c.device = deviceView(s, c.modules)
-		c.snap = s
+		v.device = deviceView(s, v.modules)
+		for i := range v.modules {
+			v.moduleVars[i] = activation{module: &v.modules[i], device: &v.device}
+		}
+		v.deviceVars = activation{device: &v.device}
+		c.snap, c.v = s, v
 	}
-	return c.modules, c.byName, &c.device
+	return c.v
 }
+
+// activation gives an evaluation its variables without a map per evaluation.
+type activation struct {
+	module *Module
+	device *Device
+}
+
+// ResolveName implements interpreter.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch {
+	case name == "module" && a.module != nil:
+		return a.module, true
+	case name == "device":
+		return a.device, true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation.
+func (a *activation) Parent() interpreter.Activation { return nil }
