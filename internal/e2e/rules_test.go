@@ -21,7 +21,7 @@ import (
 // it (check --manifest). Wherever a way decides a rule's finding, it decides
 // it as the engine run does.
 func TestRulesSameFourWays(t *testing.T) {
-	d := gatewayDevice(t)
+	d := gatewayDevice(t, false)
 	dir := t.TempDir()
 	policyPath := filepath.Join(dir, "policy.json")
 	all := map[string]any{}
