@@ -15,18 +15,27 @@ import (
 // values and their byte offsets; a new member is written in the style of
 // its siblings.
 type doc struct {
-	b  []byte
+	b  string // a string, so that gjson reads it without a copy
 	nl string // the document's line ending
 	// spaced writes ": " after keys in an empty object (the style of the
 	// file a createOptions object is in).
 	spaced bool
+	// unit is the file's indentation step, for a container written anew.
+	unit string
+}
+
+// sub is a document of its own for the text of a part of d (a module's
+// object, a createOptions object), written in d's style.
+func (d *doc) sub(text string) *doc {
+	return &doc{b: text, nl: d.nl, spaced: d.spaced || strings.Contains(d.b, `": `), unit: d.unit}
 }
 
 func newDoc(b []byte) *doc {
-	d := &doc{b: b, nl: "\n"}
+	d := &doc{b: string(b), nl: "\n"}
 	if bytes.Contains(b, []byte("\r\n")) {
 		d.nl = "\r\n"
 	}
+	d.unit = d.indentUnit()
 	return d
 }
 
@@ -42,9 +51,9 @@ func gpath(keys []string) string {
 // get returns the value at the path of literal keys.
 func (d *doc) get(keys []string) gjson.Result {
 	if len(keys) == 0 {
-		return gjson.ParseBytes(d.b)
+		return gjson.Parse(d.b)
 	}
-	return gjson.GetBytes(d.b, gpath(keys))
+	return gjson.Get(d.b, gpath(keys))
 }
 
 // resolve turns keys matched case-insensitively (as the Docker Engine API
@@ -78,11 +87,7 @@ func (d *doc) resolve(keys []string) []string {
 
 // splice replaces n bytes at off.
 func (d *doc) splice(off, n int, text string) {
-	out := make([]byte, 0, len(d.b)-n+len(text))
-	out = append(out, d.b[:off]...)
-	out = append(out, text...)
-	out = append(out, d.b[off+n:]...)
-	d.b = out
+	d.b = d.b[:off] + text + d.b[off+n:]
 }
 
 // replace sets the existing value at keys to v.
@@ -217,8 +222,8 @@ func (d *doc) styleOf(r gjson.Result) style {
 	st.multiline = strings.Contains(r.Raw, "\n")
 	if empty := len(strings.TrimSpace(r.Raw[1:len(r.Raw)-1])) == 0; empty {
 		// An empty container is written over lines in a document that is.
-		st.multiline = bytes.Contains(d.b, []byte("\n"))
-		if d.spaced || bytes.Contains(d.b, []byte(`": `)) {
+		st.multiline = strings.Contains(d.b, "\n")
+		if d.spaced || strings.Contains(d.b, `": `) {
 			st.colon = ": "
 		}
 	}
@@ -235,7 +240,7 @@ func (d *doc) styleOf(r gjson.Result) style {
 		if r.IsObject() {
 			start = k.Index
 			if n == 0 {
-				st.colon = string(d.b[k.Index+len(k.Raw) : v.Index])
+				st.colon = d.b[k.Index+len(k.Raw) : v.Index]
 			}
 		}
 		if n == 0 {
@@ -254,7 +259,7 @@ func (d *doc) styleOf(r gjson.Result) style {
 	st.lastEnd = prevEnd
 	if first >= 0 && second >= 0 {
 		// Between the first comma and the second member.
-		gap := string(d.b[first:second])
+		gap := d.b[first:second]
 		if i := strings.LastIndexByte(gap, ','); i >= 0 {
 			st.sep = gap[i+1:]
 		}
@@ -264,7 +269,7 @@ func (d *doc) styleOf(r gjson.Result) style {
 		if first >= 0 {
 			st.indent = lineIndent(d.b, first)
 		} else {
-			st.indent = st.closeIndent + d.indentUnit()
+			st.indent = st.closeIndent + d.unit
 		}
 		if u := strings.TrimPrefix(st.indent, st.closeIndent); u != st.indent && u != "" {
 			st.unit = u
@@ -281,7 +286,7 @@ func (d *doc) styleOf(r gjson.Result) style {
 // indentUnit guesses the document's indentation step: the indentation of
 // the first indented line.
 func (d *doc) indentUnit() string {
-	for _, line := range strings.SplitN(string(d.b), "\n", 50)[1:] {
+	for _, line := range strings.SplitN(d.b, "\n", 50)[1:] {
 		if ws := line[:len(line)-len(strings.TrimLeft(line, " \t"))]; ws != "" {
 			return ws
 		}
@@ -290,13 +295,13 @@ func (d *doc) indentUnit() string {
 }
 
 // lineIndent is the whitespace that starts the line holding off.
-func lineIndent(b []byte, off int) string {
-	start := bytes.LastIndexByte(b[:off], '\n') + 1
+func lineIndent(b string, off int) string {
+	start := strings.LastIndexByte(b[:off], '\n') + 1
 	i := start
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
 		i++
 	}
-	return string(b[start:i])
+	return b[start:i]
 }
 
 // marshal writes v for a member in this style: over several lines at the

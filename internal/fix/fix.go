@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -70,6 +71,14 @@ type Outcome struct {
 	Reason Reason
 	// Note says what changed, or why nothing did.
 	Note string
+	// touched are the module's settings the fix changed.
+	touched []facts.Setting
+}
+
+// touching records which of the module's settings a fix changed.
+func (o Outcome) touching(s ...facts.Setting) Outcome {
+	o.touched = s
+	return o
 }
 
 func fixed(format string, args ...any) Outcome {
@@ -108,7 +117,12 @@ type Options struct {
 type Item struct {
 	Finding checks.Finding
 	Outcome
+	// modules are the modules its fix changed.
+	modules []string
 }
+
+// changed tells whether the item's fix changed the module.
+func (it Item) changed(module string) bool { return it.Fixed && slices.Contains(it.modules, module) }
 
 // Result is a fixed manifest.
 type Result struct {
@@ -154,7 +168,7 @@ func Run(data []byte, path string, opts Options) (*Result, error) {
 	body := data[bom:]
 	if !gjson.ValidBytes(body) {
 		for _, f := range failing {
-			res.Items = append(res.Items, Item{f, placeholder("the file is JSON only once its variables are expanded (a variable stands where JSON wants a value): nothing is fixed in it")})
+			res.Items = append(res.Items, Item{Finding: f, Outcome: placeholder("the file is JSON only once its variables are expanded (a variable stands where JSON wants a value): nothing is fixed in it")})
 		}
 		return res, nil
 	}
@@ -163,8 +177,10 @@ func Run(data []byte, path string, opts Options) (*Result, error) {
 		failedBefore[f.Key()] = true
 	}
 	dropped := map[string]Outcome{}
+	file := newDoc(body)
+	run := &runState{body: body, m: m, failing: failing, opts: opts, file: file, locs: locateModules(file)}
 	for round := 0; ; round++ {
-		items, out, err := apply(body, m, failing, dropped, opts)
+		items, out, err := apply(run, dropped)
 		if err != nil {
 			return nil, err
 		}
@@ -191,8 +207,11 @@ func Run(data []byte, path string, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// verify drops the fixes whose finding still fails after the fix, and the
-// fixes of a module that gained a failure; it tells whether it dropped any.
+// verify drops the fixes whose finding still fails after the fix, and,
+// for a finding that fails only after the fixes, the fixes of its module
+// that changed a setting its check reads (all of the module's, or all
+// fixes for a finding about the whole device, when the check names none);
+// it tells whether it dropped any.
 func verify(items []Item, after []checks.Finding, failedBefore map[string]bool, dropped map[string]Outcome) bool {
 	again := false
 	byKey := map[string]*checks.Finding{}
@@ -208,19 +227,46 @@ func verify(items []Item, after []checks.Finding, failedBefore map[string]bool, 
 			again = true
 		}
 	}
+	reads := map[string][]facts.Setting{}
+	for _, c := range checks.All() {
+		reads[c.ID] = c.Reads
+	}
 	for i := range after {
 		f := &after[i]
 		if (f.Status != checks.Fail && f.Status != checks.Error) || failedBefore[f.Key()] {
 			continue
 		}
+		var culprits []Item
 		for _, it := range items {
-			if it.Fixed && (f.Module == "" || it.Finding.Module == f.Module) {
-				dropped[it.Finding.Key()] = decision("the fix would make %s fail (%s)", f.ID, f.Message)
-				again = true
+			if it.Fixed && (f.Module == "" || it.changed(f.Module)) {
+				culprits = append(culprits, it)
 			}
+		}
+		if narrowed := touchingReads(culprits, reads[f.ID], f.Module); len(narrowed) > 0 {
+			culprits = narrowed
+		}
+		for _, it := range culprits {
+			dropped[it.Finding.Key()] = decision("the fix would make %s fail (%s)", f.ID, f.Message)
+			again = true
 		}
 	}
 	return again
+}
+
+// touchingReads keeps the fixes that changed a setting the check reads.
+func touchingReads(items []Item, reads []facts.Setting, module string) []Item {
+	var out []Item
+	for _, it := range items {
+		if slices.ContainsFunc(it.touched, func(s facts.Setting) bool {
+			return slices.ContainsFunc(reads, func(r facts.Setting) bool {
+				m, rs := r.Split()
+				return rs == s && (m == "" || m == module || module == "")
+			})
+		}) {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 func runChecks(m *manifest.Manifest, opts Options, t time.Time) []checks.Finding {
@@ -228,10 +274,10 @@ func runChecks(m *manifest.Manifest, opts Options, t time.Time) []checks.Finding
 }
 
 // apply runs the fixes on the failing findings and renders the result.
-func apply(body []byte, m *manifest.Manifest, failing []checks.Finding, dropped map[string]Outcome, opts Options) ([]Item, []byte, error) {
-	file := newDoc(append([]byte(nil), body...))
-	c := &Context{file: file, m: m, pol: opts.Policy, locs: locateModules(file), plans: map[string]*plan{}}
-	c.majority = majorityKind(file, c.locs)
+func apply(run *runState, dropped map[string]Outcome) ([]Item, []byte, error) {
+	body, m, failing, opts := run.body, run.m, run.failing, run.opts
+	file := newDoc(body)
+	c := &Context{file: file, m: m, pol: opts.Policy, locs: run.locs, run: run, plans: map[string]*plan{}}
 	byCheck := map[string]*Fix{}
 	for _, f := range All() {
 		byCheck[f.Check] = f
@@ -253,50 +299,76 @@ func apply(body []byte, m *manifest.Manifest, failing []checks.Finding, dropped 
 				o = d
 				break
 			}
+			c.planned = nil
 			o = fx.Apply(c, f)
 		}
-		items = append(items, Item{Finding: *f, Outcome: o})
+		it := Item{Finding: *f, Outcome: o}
+		if o.Fixed {
+			it.modules = c.planned
+		}
+		items = append(items, it)
 	}
+	// From the end of the file, so that each splice leaves the offsets
+	// of the modules before it as they were.
 	names := make([]string, 0, len(c.plans))
 	for n := range c.plans {
 		names = append(names, n)
 	}
-	slices.Sort(names)
+	slices.SortFunc(names, func(a, b string) int { return c.plans[b].at - c.plans[a].at })
 	for _, n := range names {
 		if err := c.plans[n].render(file); err != nil {
 			// A module the fixes cannot write: none of its fixes count.
-			for i := range items {
-				if items[i].Fixed && items[i].Finding.Module == n {
-					items[i].Outcome = decision("the fix cannot be written into this module: %v", err)
-				}
-			}
-			return itemsWithout(items, n, body, m, failing, dropped, opts, err)
+			return itemsWithout(items, n, run, dropped, err)
 		}
 	}
-	return items, file.b, nil
+	return items, []byte(file.b), nil
 }
 
 // itemsWithout runs apply again with every fix of module n dropped.
-func itemsWithout(items []Item, n string, body []byte, m *manifest.Manifest, failing []checks.Finding, dropped map[string]Outcome, opts Options, err error) ([]Item, []byte, error) {
+func itemsWithout(items []Item, n string, run *runState, dropped map[string]Outcome, err error) ([]Item, []byte, error) {
+	if run.depth++; run.depth > len(run.failing)+1 {
+		return nil, nil, fmt.Errorf("module %s cannot be written (a bug): %w", n, err)
+	}
 	for _, it := range items {
-		if it.Finding.Module == n {
+		if slices.Contains(it.modules, n) {
 			if _, ok := dropped[it.Finding.Key()]; !ok {
 				dropped[it.Finding.Key()] = decision("the fix cannot be written into this module: %v", err)
 			}
 		}
 	}
-	return apply(body, m, failing, dropped, opts)
+	return apply(run, dropped)
+}
+
+// runState is what every round of a run shares.
+type runState struct {
+	body     []byte
+	m        *manifest.Manifest
+	failing  []checks.Finding
+	opts     Options
+	file     *doc
+	locs     map[string][]string
+	majority string // majorityKind, once a fix needs it
+	depth    int    // modules dropped because they could not be written
+}
+
+// majorityKind is how most modules of the file write createOptions.
+func (r *runState) majorityKind() string {
+	if r.majority == "" {
+		r.majority = majorityKind(r.file, r.locs)
+	}
+	return r.majority
 }
 
 // Context is what a fix works with: the manifest as read (values as
 // written and as expanded) and the changes planned so far.
 type Context struct {
-	file     *doc
-	m        *manifest.Manifest
-	pol      *policy.Policy
-	locs     map[string][]string
-	plans    map[string]*plan
-	majority string
+	file    *doc
+	m       *manifest.Manifest
+	pol     *policy.Policy
+	locs    map[string][]string
+	plans   map[string]*plan
+	run     *runState
+	planned []string // the modules the fix being applied plans changes to
 }
 
 // Params are the policy's parameters of a check.
@@ -330,6 +402,9 @@ func (c *Context) Container(name string) *facts.Container {
 // plan returns the changes planned for a module, or an outcome saying why
 // the module cannot be changed.
 func (c *Context) plan(name string) (*plan, *Outcome) {
+	if !slices.Contains(c.planned, name) {
+		c.planned = append(c.planned, name)
+	}
 	if p := c.plans[name]; p != nil {
 		return p, nil
 	}
@@ -338,7 +413,8 @@ func (c *Context) plan(name string) (*plan, *Outcome) {
 		o := decision("module %s is not written where the fix can change it (a layered key that reaches into its settings)", name)
 		return nil, &o
 	}
-	p := &plan{name: name, keys: keys, template: c.m.Template}
+	r := c.file.get(keys)
+	p := &plan{name: name, keys: keys, src: r.Raw, at: r.Index, template: c.m.Template}
 	c.plans[name] = p
 	return p, nil
 }
@@ -348,18 +424,20 @@ func (c *Context) plan(name string) (*plan, *Outcome) {
 func majorityKind(d *doc, locs map[string][]string) string {
 	str, obj := 0, 0
 	for _, keys := range locs {
-		s := d.get(append(append([]string(nil), keys...), d.resolve(append(append([]string(nil), keys...), "settings"))[len(keys):]...))
-		if len(keys) == 0 || !s.IsObject() {
-			continue
-		}
-		s.ForEach(func(k, v gjson.Result) bool {
-			if createOptionsKeyRE.MatchString(k.Str) {
-				if v.IsObject() {
-					obj++
-				} else {
-					str++
-				}
+		d.get(keys).ForEach(func(k, settings gjson.Result) bool {
+			if !strings.EqualFold(k.Str, "settings") || !settings.IsObject() {
+				return true
 			}
+			settings.ForEach(func(k, v gjson.Result) bool {
+				if createOptionsKeyRE.MatchString(k.Str) {
+					if v.IsObject() {
+						obj++
+					} else {
+						str++
+					}
+				}
+				return true
+			})
 			return true
 		})
 	}

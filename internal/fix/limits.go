@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 )
 
 // fixResourceLimits gives a module without limits the policy's defaults
@@ -20,7 +21,7 @@ func fixResourceLimits(c *Context, f *checks.Finding) Outcome {
 	if o != nil {
 		return *o
 	}
-	co, err := p.createOptions(c.file, c.majority)
+	co, err := p.createOptions(c.file, c.run.majorityKind)
 	if err != nil {
 		return notEditable(err)
 	}
@@ -47,7 +48,7 @@ func fixResourceLimits(c *Context, f *checks.Finding) Outcome {
 		return decision("the policy's fixMemoryBytes and fixNanoCpus are 0: no default to give")
 	}
 	co.dirty = true
-	o2 := fixed("%s: a default, size it from the module's use (edgeAgent_used_memory_bytes)", joinAnd(added))
+	o2 := fixed("%s: a default, size it from the module's use (edgeAgent_used_memory_bytes)", joinAnd(added)).touching(facts.SettingCreateOptions)
 	o2.Review = true
 	return o2
 }

@@ -2,6 +2,7 @@ package fix
 
 import (
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 )
 
 // Rotation the fix gives json-file logs: the values of Microsoft's
@@ -26,7 +27,7 @@ func fixLogRotation(c *Context, f *checks.Finding) Outcome {
 	if o != nil {
 		return *o
 	}
-	co, err := p.createOptions(c.file, c.majority)
+	co, err := p.createOptions(c.file, c.run.majorityKind)
 	if err != nil {
 		return notEditable(err)
 	}
@@ -50,7 +51,7 @@ func fixLogRotation(c *Context, f *checks.Finding) Outcome {
 		added = append(added, o.key+" "+o.value)
 	}
 	co.dirty = true
-	return fixed("json-file with %s", joinAnd(added))
+	return fixed("json-file with %s", joinAnd(added)).touching(facts.SettingCreateOptions)
 }
 
 func joinAnd(s []string) string {

@@ -31,6 +31,8 @@ var errPlaceholder = errors.New("placeholder")
 type plan struct {
 	name     string
 	keys     []string // the module's object in the file
+	src      string   // its text
+	at       int      // its offset
 	image    *string
 	env      []member // variables to set, in order
 	co       *createOptions
@@ -60,14 +62,15 @@ type createOptions struct {
 // createOptions returns the module's createOptions for editing, or an error
 // saying why a fix cannot edit them (wrapping errPlaceholder when a
 // variable stands where JSON wants a value).
-func (p *plan) createOptions(file *doc, majority string) (*createOptions, error) {
+func (p *plan) createOptions(file *doc, majority func() string) (*createOptions, error) {
 	if p.co != nil {
 		return p.co, nil
 	}
-	settings := append(append([]string(nil), p.keys...), file.resolve(append(append([]string(nil), p.keys...), "settings"))[len(p.keys):]...)
+	mod := file.sub(p.src)
+	settings := mod.resolve([]string{"settings"})
 	co := &createOptions{}
 	var text strings.Builder
-	if s := file.get(settings); s.IsObject() {
+	if s := mod.get(settings); s.IsObject() {
 		s.ForEach(func(k, v gjson.Result) bool {
 			if createOptionsKeyRE.MatchString(k.Str) {
 				co.chunks = append(co.chunks, k.Str)
@@ -76,7 +79,7 @@ func (p *plan) createOptions(file *doc, majority string) (*createOptions, error)
 		})
 		sort.SliceStable(co.chunks, func(i, j int) bool { return strings.ToLower(co.chunks[i]) < strings.ToLower(co.chunks[j]) })
 		for _, k := range co.chunks {
-			v := file.get(append(append([]string(nil), settings...), k))
+			v := mod.get(append(append([]string(nil), settings...), k))
 			switch {
 			case v.Type == gjson.String:
 				if co.kind == "object" {
@@ -95,7 +98,7 @@ func (p *plan) createOptions(file *doc, majority string) (*createOptions, error)
 	t := strings.TrimSpace(text.String())
 	if co.kind == "" || t == "" {
 		if co.kind == "" {
-			co.kind = majority
+			co.kind = majority()
 		}
 		t = "{}"
 		co.dirty = true
@@ -106,18 +109,30 @@ func (p *plan) createOptions(file *doc, majority string) (*createOptions, error)
 	if !gjson.Parse(t).IsObject() {
 		return nil, errors.New("its createOptions are not a JSON object (see create-options-valid)")
 	}
-	if co.kind == "object" {
-		t = text.String()
+	if co.kind == "object" && len(co.chunks) == 1 && !co.dirty {
+		t = text.String() // as written, over its lines
 	}
 	co.d = newDoc([]byte(t))
-	co.d.spaced = co.kind == "object" && bytes.Contains(file.b, []byte(`": `))
+	if co.kind == "object" {
+		co.d = file.sub(t)
+	}
 	p.co = co
 	return co, nil
 }
 
-// render writes the plan into the file.
+// render writes the plan into the file: the module's object is edited as a
+// document of its own, then spliced in.
 func (p *plan) render(file *doc) error {
-	mod := p.keys
+	d := file.sub(p.src)
+	if err := p.renderModule(d); err != nil {
+		return err
+	}
+	file.splice(p.at, len(p.src), d.b)
+	return nil
+}
+
+func (p *plan) renderModule(file *doc) error {
+	var mod []string
 	at := func(keys ...string) []string { return append(append([]string(nil), mod...), keys...) }
 	if p.image != nil {
 		img := file.resolve(at("settings", "image"))
@@ -178,13 +193,13 @@ func (co *createOptions) render(file *doc, settingsKeys []string, template bool)
 		settings = settingsKeys
 	}
 	at := func(k string) []string { return append(append([]string(nil), settings...), k) }
-	text := string(co.d.b)
+	text := co.d.b
 	if co.kind == "object" {
 		if len(co.chunks) == 1 {
 			return file.replaceRaw(at(co.chunks[0]), text)
 		}
 		var compact bytes.Buffer
-		if err := json.Compact(&compact, co.d.b); err != nil {
+		if err := json.Compact(&compact, []byte(co.d.b)); err != nil {
 			return fmt.Errorf("writing createOptions: %w", err)
 		}
 		return file.addMember(settings, "createOptions", rawJSON(compact.String()))

@@ -45,7 +45,7 @@ func changes(input, output []byte, bom int, items []Item) ([]Change, error) {
 		c.CharOffset = utf8.RuneCount(input[:off])
 		c.CharLength = utf8.RuneCount(input[off : off+c.Length])
 		for _, it := range items {
-			if it.Fixed && it.Finding.Module == name {
+			if it.changed(name) {
 				c.Findings = append(c.Findings, it.Finding.Key())
 			}
 		}

@@ -50,7 +50,7 @@ func fixRuntimeImage(c *Context, f *checks.Finding) Outcome {
 	}
 	img := "mcr.microsoft.com/" + repo + ":" + target
 	p.image = &img
-	return fixed("image set to %s (upgrade the device's aziot-edge to the same release)", img)
+	return fixed("image set to %s (upgrade the device's aziot-edge to the same release)", img).touching(facts.SettingImage)
 }
 
 // newestPatch is the highest full version of the list.

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 )
 
 // fixStorage gives edgeAgent or edgeHub a host directory for its state, as
@@ -32,7 +33,7 @@ func fixStorage(c *Context, f *checks.Finding) Outcome {
 	if o != nil {
 		return *o
 	}
-	co, err := p.createOptions(c.file, c.majority)
+	co, err := p.createOptions(c.file, c.run.majorityKind)
 	if err != nil {
 		return notEditable(err)
 	}
@@ -46,9 +47,9 @@ func fixStorage(c *Context, f *checks.Finding) Outcome {
 			name = v.Name
 		}
 		p.setEnv(name, folder)
-		return fixed("%s=%s and bind %s (create /srv/%s on the host)", name, folder, bind, f.Module)
+		return fixed("%s=%s and bind %s (create /srv/%s on the host)", name, folder, bind, f.Module).touching(facts.SettingEnv, facts.SettingCreateOptions)
 	}
-	return fixed("bind %s for storageFolder %s (create /srv/%s on the host)", bind, folder, f.Module)
+	return fixed("bind %s for storageFolder %s (create /srv/%s on the host)", bind, folder, f.Module).touching(facts.SettingCreateOptions)
 }
 
 // appendBind adds a bind to HostConfig.Binds.

@@ -27,5 +27,5 @@ func fixModuleUpdateMode(c *Context, f *checks.Finding) Outcome {
 		name = v.Name
 	}
 	p.setEnv(name, "WaitForAllPulls")
-	return fixed("ModuleUpdateMode=WaitForAllPulls")
+	return fixed("ModuleUpdateMode=WaitForAllPulls").touching(facts.SettingEnv)
 }

@@ -38,5 +38,5 @@ func fixUpstreamProtocol(c *Context, f *checks.Finding) Outcome {
 		return *o
 	}
 	p.setEnv(name, target)
-	return fixed("%s's UpstreamProtocol set to %s, as %s's", to, target, from)
+	return fixed("%s's UpstreamProtocol set to %s, as %s's", to, target, from).touching(facts.SettingEnv)
 }
