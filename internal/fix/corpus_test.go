@@ -21,9 +21,9 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
 
-// corpusPolicy is the default policy with the facts of the tests' day:
-// IoT Edge 1.5 left support on 2026-11-10, 1.6 is the supported LTS.
-const corpusPolicy = `{"checks": {"runtime-version-supported": {"params": {"supportedReleases": ["1.6"]}}}}`
+// corpusPolicy is the default policy: its lifecycle table says 1.5 left
+// servicing on 2026-11-10 and 1.6 is serviced through 2028-11-14.
+const corpusPolicy = `{}`
 
 // placeholderRE finds the placeholders a fix must keep.
 var placeholderRE = regexp.MustCompile(`\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|#\{[^}]*\}#|\{\{[^}]*\}\}|<[A-Za-z_][^<>"]*>`)

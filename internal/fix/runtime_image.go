@@ -17,7 +17,8 @@ var runtimeRepos = map[string]string{facts.EdgeAgent: "azureiotedge-agent", fact
 var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)$`)
 
 // fixRuntimeImage sets edgeAgent's and edgeHub's image to the newest patch
-// of the newest LTS release (runtime-version-supported's newestPatches),
+// (runtime-version-supported's newestPatches) of the release its lifecycle
+// table services the longest,
 // from mcr.microsoft.com; a custom module's version, a private registry's
 // copy, a digest and a variable are left to the owner.
 func fixRuntimeImage(c *Context, f *checks.Finding) Outcome {
@@ -29,9 +30,10 @@ func fixRuntimeImage(c *Context, f *checks.Finding) Outcome {
 	if hasVariable(mod.Image.Raw) {
 		return placeholder("the image holds a placeholder (%s): set the version where it is defined", mod.Image.Raw)
 	}
-	target := newestPatch(c.Params("runtime-version-supported").Strings("newestPatches"))
+	newest, _, _ := strings.Cut(checks.LifecycleNewest(c.pol), "=")
+	target := newestPatch(c.Params("runtime-version-supported").Strings("newestPatches"), newest)
 	if target == "" {
-		return decision("the policy lists no newest patch (runtime-version-supported.newestPatches)")
+		return decision("the policy names no patch of %s, the newest release of its lifecycle (runtime-version-supported.newestPatches)", orAny(newest))
 	}
 	named, err := reference.ParseNormalizedNamed(mod.Image.Raw)
 	if err != nil {
@@ -53,12 +55,13 @@ func fixRuntimeImage(c *Context, f *checks.Finding) Outcome {
 	return fixed("image set to %s (upgrade the device's aziot-edge to the same release)", img).touching(facts.SettingImage)
 }
 
-// newestPatch is the highest full version of the list.
-func newestPatch(versions []string) string {
+// newestPatch is the highest full version of the list of the release
+// (major.minor; "" for any).
+func newestPatch(versions []string, release string) string {
 	best, bestKey := "", [3]int{-1}
 	for _, v := range versions {
 		m := versionRE.FindStringSubmatch(strings.TrimSpace(v))
-		if m == nil {
+		if m == nil || (release != "" && m[1]+"."+m[2] != release) {
 			continue
 		}
 		var k [3]int
@@ -70,4 +73,11 @@ func newestPatch(versions []string) string {
 		}
 	}
 	return best
+}
+
+func orAny(release string) string {
+	if release == "" {
+		return "any release"
+	}
+	return release
 }
