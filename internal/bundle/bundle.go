@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"io"
 	"os"
 	"regexp"
@@ -23,6 +22,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 )
 
 // SourceSupportBundle names a support bundle in facts.Snapshot.Sources.

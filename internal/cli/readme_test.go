@@ -20,7 +20,11 @@ func TestReadmeMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(data)
-	dev := readme[strings.Index(readme, "## Development"):]
+	at := strings.Index(readme, "## Development")
+	if at < 0 {
+		t.Fatal("README has no Development section")
+	}
+	dev := readme[at:]
 
 	mapped := map[string]bool{}
 	for _, m := range regexp.MustCompile("(?m)^  \\| `([a-z0-9/_-]+)` \\|").FindAllStringSubmatch(dev, -1) {
