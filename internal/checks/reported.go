@@ -220,19 +220,20 @@ type hostInformation struct {
 // metadata returns edgeAgent_metadata's labels: the agent's version and the
 // parsed host information (nil when absent or unreadable, with why).
 func metadata(s *facts.Snapshot) (agent string, host *hostInformation, why string) {
-	for _, smp := range s.Metrics[facts.EdgeAgent].Find("edgeAgent_metadata", nil) {
-		agent = smp.Labels["edge_agent_version"]
-		raw := smp.Labels["host_information"]
-		if raw == "" {
-			return agent, nil, "edgeAgent_metadata has no host_information"
-		}
-		var h hostInformation
-		if err := json.Unmarshal([]byte(raw), &h); err != nil {
-			return agent, nil, "edgeAgent_metadata's host_information is not JSON"
-		}
-		return agent, &h, ""
+	smps := s.Metrics[facts.EdgeAgent].Find("edgeAgent_metadata", nil)
+	if len(smps) == 0 {
+		return "", nil, "edgeAgent reports no edgeAgent_metadata"
 	}
-	return "", nil, "edgeAgent reports no edgeAgent_metadata"
+	agent = smps[0].Labels["edge_agent_version"]
+	raw := smps[0].Labels["host_information"]
+	if raw == "" {
+		return agent, nil, "edgeAgent_metadata has no host_information"
+	}
+	var h hostInformation
+	if err := json.Unmarshal([]byte(raw), &h); err != nil {
+		return agent, nil, "edgeAgent_metadata's host_information is not JSON"
+	}
+	return agent, &h, ""
 }
 
 // runtimeRelease is a version's major.minor.patch; patch is -1 when unknown.

@@ -34,7 +34,7 @@ func convertHealth(h *container.Health, env map[string]string) *Health {
 	if h == nil || h.Status == "" || h.Status == container.NoHealthcheck {
 		return nil
 	}
-	out := &Health{Status: string(h.Status), FailingStreak: h.FailingStreak}
+	out := &Health{Status: h.Status, FailingStreak: h.FailingStreak}
 	if n := len(h.Log); n > 0 && h.Log[n-1] != nil {
 		last := h.Log[n-1]
 		out.LastExitCode = last.ExitCode

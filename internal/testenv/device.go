@@ -737,7 +737,7 @@ func (d *Device) wait(ctx context.Context, t testing.TB, m *Module) {
 				return
 			}
 		case m.WaitHealth != "":
-			if st.Health != nil && string(st.Health.Status) == m.WaitHealth {
+			if st.Health != nil && st.Health.Status == m.WaitHealth {
 				return
 			}
 			if !st.Running {
