@@ -233,7 +233,7 @@ func (d *doc) styleOf(r gjson.Result) style {
 		st.closeIndent = lineIndent(d.b, end)
 	}
 	first := -1
-	var prevEnd, second int = -1, -1
+	prevEnd, second := -1, -1
 	n := 0
 	r.ForEach(func(k, v gjson.Result) bool {
 		start := v.Index
