@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -91,6 +92,16 @@ func TestHTMLInBrowser(t *testing.T) {
 				t.Errorf("axe-core: %s", v)
 			}
 			t.Logf("%s: title %q; axe-core violations by impact %v (none serious or critical allowed)", p.name, load.Title, load.Impacts)
+			for paper, pdf := range load.PDF {
+				n := testenv.PDFPages(pdf)
+				t.Logf("%s printed on %s: %d pages, %d bytes", p.name, paper, n, len(pdf))
+				if !bytes.HasPrefix(pdf, []byte("%PDF-")) || n == 0 {
+					t.Errorf("%s printed on %s: no PDF pages", p.name, paper)
+				}
+				if err := os.WriteFile(filepath.Join(art, p.name+"-"+paper+".pdf"), pdf, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if !strings.Contains(load.Title, "edge-readiness") {
 				t.Errorf("title %q: the page did not load", load.Title)
 			}

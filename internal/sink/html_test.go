@@ -225,7 +225,8 @@ func attr(n *html.Node, key string) string {
 func TestHTMLFixFirst(t *testing.T) {
 	r := plantedReport(t)
 	page := renderHTML(t, r)
-	first := page[strings.Index(page, `id="first"`):strings.Index(page, `id="att"`)]
+	_, first, _ := strings.Cut(page, `id="first"`)
+	first, _, _ = strings.Cut(first, `id="att"`)
 	n := 0
 	for i, f := range r.Findings {
 		crit := (f.Status == "fail" || f.Status == "error") && f.Severity == "critical"
@@ -243,7 +244,10 @@ func TestHTMLFixFirst(t *testing.T) {
 	if n == 0 {
 		t.Fatal("the planted device has no critical failure: the test proves nothing")
 	}
-	passed := page[strings.Index(page, `id="folded"`):]
+	_, passed, ok := strings.Cut(page, `id="folded"`)
+	if !ok {
+		t.Fatal("the page has no folded section")
+	}
 	if !regexp.MustCompile(`<details><summary>\d+ passing findings`).MatchString(passed) {
 		t.Errorf("the passing findings are not folded")
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +83,17 @@ type PageLoad struct {
 	Shots map[int][]byte
 	// Title is the document's title.
 	Title string
+	// PDF is the page printed as the browser prints it, by paper size
+	// (A4, Letter), with the page's print style.
+	PDF map[string][]byte
 }
+
+// PDFPages counts the pages of a PDF the browser printed.
+func PDFPages(pdf []byte) int {
+	return len(pdfPage.FindAll(pdf, -1))
+}
+
+var pdfPage = regexp.MustCompile(`/Type\s*/Page[^s]`)
 
 // LoadPage opens file in headless Chromium with the network and the console
 // recorded, waits for it to load, runs axe-core on it, and takes a
@@ -121,7 +132,7 @@ func LoadPage(t testing.TB, chromium, axe, file string, height int64, widths ...
 	defer cancelT()
 
 	var mu sync.Mutex
-	load := PageLoad{Shots: map[int][]byte{}, Impacts: map[string]int{}}
+	load := PageLoad{Shots: map[int][]byte{}, Impacts: map[string]int{}, PDF: map[string][]byte{}}
 	chromedp.ListenTarget(ctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -163,6 +174,18 @@ func LoadPage(t testing.TB, chromium, axe, file string, height int64, widths ...
 			t.Fatalf("screenshot of %s at %d px: %v", file, w, err)
 		}
 		load.Shots[int(w)] = smallPNG(t, shot)
+	}
+	for _, paper := range []struct {
+		name string
+		w, h float64 // inches
+	}{{"A4", 8.27, 11.69}, {"Letter", 8.5, 11}} {
+		if err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+			pdf, _, err := page.PrintToPDF().WithPaperWidth(paper.w).WithPaperHeight(paper.h).WithPreferCSSPageSize(false).Do(ctx)
+			load.PDF[paper.name] = pdf
+			return err
+		})); err != nil {
+			t.Fatalf("printing %s on %s: %v", file, paper.name, err)
+		}
 	}
 	// axe-core, injected through the DevTools protocol (the page's policy
 	// lets no script in, and should not), on the page at the first width.
