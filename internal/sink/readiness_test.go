@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
@@ -113,5 +114,33 @@ func TestCompactNamesTheLifecycle(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"lifecycle":"1.6=2028-11-14"`) {
 		t.Errorf("twin summary %s does not name the lifecycle", b)
+	}
+}
+
+// TestReadinessRoundTrip: the document the Twin sink writes reads back, through
+// ReadReadiness (the daemon's and the fleet's reader), as the same value.
+func TestReadinessRoundTrip(t *testing.T) {
+	r := manyFailures(5)
+	r.GeneratedAt = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, beat := range []time.Time{{}, r.GeneratedAt.Add(time.Minute)} {
+		s := Compact(r, SummaryBudget)
+		s.Heartbeat = beat
+		m, err := ToMap(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m["heartbeat"]; ok == beat.IsZero() {
+			t.Errorf("heartbeat %v: written = %v", beat, ok)
+		}
+		back := ReadReadiness(m)
+		if back == nil || !reflect.DeepEqual(*back, s) {
+			t.Errorf("read back\n%+v\nwritten\n%+v", back, s)
+		}
+		if want := beat; want.IsZero() && !back.LastSeen().Equal(r.GeneratedAt) || !want.IsZero() && !back.LastSeen().Equal(want) {
+			t.Errorf("LastSeen = %v", back.LastSeen())
+		}
+	}
+	if ReadReadiness("x") != nil || ReadReadiness(nil) != nil {
+		t.Error("a document that is no object was read")
 	}
 }
