@@ -136,6 +136,9 @@ type Finding struct {
 	Reference    string          `json:"reference,omitempty"`
 	IotedgeCheck string          `json:"iotedgeCheck,omitempty"`
 	Exemption    string          `json:"exemption,omitempty"`
+	// Unresolved names the variables (as written) whose missing values kept
+	// the check from deciding: set on a skip of check --manifest.
+	Unresolved []string `json:"unresolved,omitempty"`
 	// Location points the finding at a place in a file (a module's line in
 	// a deployment manifest), for outputs that show it there (SARIF); nil
 	// when the finding is about a device.

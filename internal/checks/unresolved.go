@@ -32,8 +32,9 @@ func (c *Check) unresolvedSkips(fs []Finding, s *facts.Snapshot) []Finding {
 		}
 		f.Status = Skip
 		f.Message = fmt.Sprintf("cannot decide for %s from the manifest: its %s holds %s, which is not resolved (%s)",
-			m, u.Field, u.Var, resolveHint(u.Var))
+			m, u.Field, u.Var, ResolveHint(u.Var))
 		f.Evidence = map[string]any{"module": m, "field": u.Field, "unresolved": u.Var}
+		f.Unresolved = []string{u.Var}
 	}
 	return fs
 }
@@ -59,8 +60,8 @@ func (c *Check) unresolvedFor(s *facts.Snapshot, module string) (string, *facts.
 	return "", nil
 }
 
-// resolveHint says how to give a variable its value.
-func resolveHint(v string) string {
+// ResolveHint says how to give a variable its value.
+func ResolveHint(v string) string {
 	switch {
 	case strings.HasPrefix(v, "${MODULES."):
 		return "give --modules-dir, the folder of the modules' module.json"

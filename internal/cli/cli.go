@@ -30,6 +30,9 @@ const (
 	ExitOK       = 0 // ready or degraded
 	ExitNotReady = 1 // not ready
 	ExitUsage    = 2 // usage or policy error
+	// ExitIncomplete: checks could not be decided (a deployment manifest's
+	// variables left unresolved) and no critical check failed.
+	ExitIncomplete = 3
 )
 
 // Env is the process environment the commands see.
@@ -328,8 +331,11 @@ func checkCmd(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "check: %v\n", saveErr)
 		return ExitUsage
 	}
-	if r.Summary.Status == report.NotReady {
+	switch r.Summary.Status {
+	case report.NotReady:
 		return ExitNotReady
+	case report.Incomplete:
+		return ExitIncomplete
 	}
 	return ExitOK
 }

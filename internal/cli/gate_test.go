@@ -115,7 +115,7 @@ func TestGitHubActionsGate(t *testing.T) {
 	if !ok || len(job.Steps) == 0 {
 		t.Fatalf("no readiness job: %+v", wf.Jobs)
 	}
-	var check, upload, fail *gateStep
+	var check, upload, fail, failIncomplete *gateStep
 	for i := range job.Steps {
 		s := &job.Steps[i]
 		switch {
@@ -125,7 +125,17 @@ func TestGitHubActionsGate(t *testing.T) {
 			upload = s
 		case strings.Contains(s.If, "exit-code == '1'") && strings.Contains(s.Run, "exit 1"):
 			fail = s
+		case strings.Contains(s.If, "exit-code == '3'") && strings.Contains(s.Run, "exit 3"):
+			failIncomplete = s
 		}
+	}
+	// Exit code 3 (checks left undecided by unresolved variables) publishes
+	// the findings and fails the job: never a green gate.
+	if failIncomplete == nil {
+		t.Error("no step failing the job on exit code 3 (incomplete)")
+	}
+	if upload != nil && !strings.Contains(upload.If, "exit-code == '3'") {
+		t.Errorf("upload-sarif runs if %q: it must upload on exit code 3 too", upload.If)
 	}
 	if check == nil || check.ID == "" || !strings.Contains(check.Run, "exit-code=$code") {
 		t.Fatalf("no step running %q and recording its exit code", sarifGate)
@@ -164,7 +174,7 @@ func TestAzurePipelinesGate(t *testing.T) {
 	if len(p.Jobs) != 1 {
 		t.Fatalf("%d jobs, want the gate's one", len(p.Jobs))
 	}
-	var check, tests, fail *gateStep
+	var check, tests, fail, failIncomplete *gateStep
 	for i := range p.Jobs[0].Steps {
 		s := &p.Jobs[0].Steps[i].gateStep
 		switch {
@@ -174,7 +184,15 @@ func TestAzurePipelinesGate(t *testing.T) {
 			tests = s
 		case strings.Contains(s.Condition, "eq(variables.readinessExitCode, '1')") && strings.Contains(s.Script, "exit 1"):
 			fail = s
+		case strings.Contains(s.Condition, "eq(variables.readinessExitCode, '3')") && strings.Contains(s.Script, "exit 3"):
+			failIncomplete = s
 		}
+	}
+	if failIncomplete == nil {
+		t.Error("no step failing the job on exit code 3 (incomplete)")
+	}
+	if tests != nil && !strings.Contains(tests.Condition, "'3'") {
+		t.Errorf("PublishTestResults@2 runs if %q: it must publish on exit code 3 too", tests.Condition)
 	}
 	if check == nil || !strings.Contains(check.Script, sarifGate) || !strings.Contains(check.Script, "variable=readinessExitCode]$code") {
 		t.Fatalf("no step running %q (and the SARIF one) and recording its exit code", junitGate)

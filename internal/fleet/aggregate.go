@@ -47,7 +47,11 @@ type StatusCounts struct {
 	Ready    int `json:"ready"`
 	Degraded int `json:"degraded"`
 	NotReady int `json:"notReady"`
-	Unknown  int `json:"unknown"`
+	// Incomplete counts devices whose checks could not all be decided
+	// (a deployment's variables left unresolved); a module on a device
+	// reports it only in that case, so it is left out when none does.
+	Incomplete int `json:"incomplete,omitempty"`
+	Unknown    int `json:"unknown"`
 }
 
 // CheckCount is one check failing across the fleet.
@@ -99,6 +103,8 @@ func Aggregate(module string, twins []Twin, now time.Time, heartbeat time.Durati
 			v.ByStatus.Degraded++
 		case report.NotReady:
 			v.ByStatus.NotReady++
+		case report.Incomplete:
+			v.ByStatus.Incomplete++
 		default:
 			v.ByStatus.Unknown++
 		}
@@ -174,7 +180,7 @@ func device(t Twin, now time.Time, heartbeat time.Duration) Device {
 		return d
 	}
 	switch s.Status {
-	case report.Ready, report.Degraded, report.NotReady:
+	case report.Ready, report.Degraded, report.Incomplete, report.NotReady:
 		d.Status = s.Status
 	}
 	d.Score = s.Score

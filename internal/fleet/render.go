@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/edge-readiness/edge-readiness/internal/report"
 )
 
 // Formats maps a --format name to its renderer.
@@ -69,7 +71,11 @@ func WriteTable(w io.Writer, v View) error {
 	for _, r := range []struct {
 		name string
 		n    int
-	}{{"ready", v.ByStatus.Ready}, {"degraded", v.ByStatus.Degraded}, {"notReady", v.ByStatus.NotReady}, {"unknown", v.ByStatus.Unknown}} {
+	}{{"ready", v.ByStatus.Ready}, {"degraded", v.ByStatus.Degraded}, {report.Incomplete, v.ByStatus.Incomplete},
+		{"notReady", v.ByStatus.NotReady}, {"unknown", v.ByStatus.Unknown}} {
+		if r.name == report.Incomplete && r.n == 0 {
+			continue // reported only when a device's checks could not all be decided
+		}
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
 	_ = tw.Flush()

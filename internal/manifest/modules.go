@@ -90,5 +90,20 @@ func (r *imageResolver) resolve(image string) (out, why string) {
 	if ct := r.vars["CONTAINER_TAG"]; ct != "" {
 		tag = "-" + ct
 	}
-	return fmt.Sprintf("%s:%s%s-%s", strings.ToLower(mj.Image.Repository), version, tag, platform), ""
+	return fmt.Sprintf("%s:%s%s-%s", lowerKeepVars(mj.Image.Repository), version, tag, platform), ""
+}
+
+// lowerKeepVars lower-cases a repository as the tooling does, but leaves
+// the variables still in it as written, so that a finding names
+// $CONTAINER_REGISTRY_ADDRESS, the variable to set, not a lower-case one.
+func lowerKeepVars(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, loc := range varRE.FindAllStringIndex(s, -1) {
+		b.WriteString(strings.ToLower(s[last:loc[0]]))
+		b.WriteString(s[loc[0]:loc[1]])
+		last = loc[1]
+	}
+	b.WriteString(strings.ToLower(s[last:]))
+	return b.String()
 }

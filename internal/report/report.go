@@ -5,6 +5,9 @@
 package report
 
 import (
+	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
@@ -15,12 +18,19 @@ import (
 // SchemaVersion of the JSON report. Bump on a breaking change.
 const SchemaVersion = "1.0"
 
-// Readiness statuses.
+// Readiness statuses, from best to worst: a critical failure makes a device
+// notReady whatever else; checks that could not be decided because a
+// deployment manifest leaves a variable unresolved make it incomplete (never
+// ready: what was not decided may fail); failed warnings make it degraded.
 const (
-	Ready    = "ready"
-	Degraded = "degraded"
-	NotReady = "notReady"
+	Ready      = "ready"
+	Degraded   = "degraded"
+	Incomplete = "incomplete"
+	NotReady   = "notReady"
 )
+
+// AllStatuses lists the readiness statuses, best first.
+var AllStatuses = []string{Ready, Degraded, Incomplete, NotReady}
 
 // Report is one cycle's result.
 type Report struct {
@@ -99,6 +109,11 @@ type Summary struct {
 	Score    int                     `json:"score"`
 	Counts   Counts                  `json:"counts"`
 	Sections map[string]SectionScore `json:"sections"`
+	// Unresolved lists the variables, as written, that kept checks from
+	// deciding (a deployment manifest's $VAR with no value); Incomplete says
+	// in one line how many checks they left undecided and how to give them.
+	Unresolved []string `json:"unresolved,omitempty"`
+	Incomplete string   `json:"incomplete,omitempty"`
 }
 
 // Counts are finding counts by status and by severity of what failed.
@@ -111,6 +126,9 @@ type Counts struct {
 	Critical int `json:"critical"` // failed or errored critical findings
 	Warning  int `json:"warning"`  // failed or errored warning findings
 	Info     int `json:"info"`     // failed info findings (never count against readiness)
+	// Undecided counts the critical and warning findings skipped because a
+	// value they decide from is an unresolved variable (in Skip too).
+	Undecided int `json:"undecided,omitempty"`
 }
 
 // SectionScore is the score of one catalog section.
@@ -178,7 +196,61 @@ func Summarize(findings []checks.Finding) Summary {
 	for sec, fs := range bySection {
 		sum.Sections[sec] = SectionScore{Score: score(fs), Status: status(count(fs))}
 	}
+	sum.Unresolved, sum.Incomplete = incomplete(findings)
 	return sum
+}
+
+// undecided tells whether a finding counts as a check that could not be
+// decided for want of a variable's value.
+func undecided(f *checks.Finding) bool {
+	return f.Status == checks.Skip && len(f.Unresolved) > 0 && (f.Severity == policy.Critical || f.Severity == policy.Warning)
+}
+
+// incomplete lists the unresolved variables of the findings and, when some
+// critical or warning check was left undecided by them, says so in one line
+// with the flag that gives each its value.
+func incomplete(findings []checks.Finding) ([]string, string) {
+	var vars []string
+	seen := map[string]bool{}
+	checksLeft := map[string]bool{}
+	for i := range findings {
+		f := &findings[i]
+		if f.Status != checks.Skip {
+			continue
+		}
+		for _, v := range f.Unresolved {
+			if !seen[v] {
+				seen[v] = true
+				vars = append(vars, v)
+			}
+		}
+		if undecided(f) {
+			checksLeft[f.ID] = true
+		}
+	}
+	if len(checksLeft) == 0 {
+		return vars, ""
+	}
+	sort.Strings(vars)
+	var hints []string
+	byHint := map[string][]string{}
+	for _, v := range vars {
+		h := checks.ResolveHint(v)
+		if _, ok := byHint[h]; !ok {
+			hints = append(hints, h)
+		}
+		byHint[h] = append(byHint[h], v)
+	}
+	parts := make([]string, 0, len(hints))
+	for _, h := range hints {
+		parts = append(parts, strings.Join(byHint[h], ", ")+" ("+h+")")
+	}
+	n := len(checksLeft)
+	noun := "checks"
+	if n == 1 {
+		noun = "check"
+	}
+	return vars, fmt.Sprintf("%d %s could not be decided: not resolved: %s", n, noun, strings.Join(parts, "; "))
 }
 
 func count(findings []checks.Finding) Counts {
@@ -195,6 +267,9 @@ func count(findings []checks.Finding) Counts {
 			c.Skip++
 		case checks.Error:
 			c.Error++
+		}
+		if undecided(f) {
+			c.Undecided++
 		}
 		if f.Status == checks.Fail || f.Status == checks.Error {
 			switch f.Severity {
@@ -214,6 +289,8 @@ func status(c Counts) string {
 	switch {
 	case c.Critical > 0:
 		return NotReady
+	case c.Undecided > 0:
+		return Incomplete
 	case c.Warning > 0:
 		return Degraded
 	}
@@ -223,8 +300,10 @@ func status(c Counts) string {
 // score rates findings from 0 to 100, per check: a check counts once, at
 // its worst subject (fifty passing modules do not outweigh one failing), as
 // passed, failed as a warning, or failed as a critical (errors count as
-// failures; info and skipped findings do not count). The checks are weighed
-// as Polaris does: p = 100 × 2·passed / (2·passed + warnings + 2·criticals),
+// failures; info and skipped findings do not count, but a critical or
+// warning check left undecided by an unresolved variable counts as a
+// warning: a report that could not decide never scores 100). The checks are
+// weighed as Polaris does: p = 100 × 2·passed / (2·passed + warnings + 2·criticals),
 // 100 when nothing is scored. The score then keeps the readiness order:
 // with no critical failure it is 50 + p/2 (50 to 100); with one or more it is
 // 0.49·p (0 to 49). A device with a critical failure never scores above one
@@ -233,6 +312,7 @@ func score(findings []checks.Finding) int {
 	const (
 		unscored = iota
 		passed
+		undecidedRank
 		warned
 		critical
 	)
@@ -245,16 +325,18 @@ func score(findings []checks.Finding) int {
 			r = critical
 		case (f.Status == checks.Fail || f.Status == checks.Error) && f.Severity == policy.Warning:
 			r = warned
+		case undecided(f):
+			r = undecidedRank
 		case f.Status == checks.Pass && (f.Severity == policy.Critical || f.Severity == policy.Warning):
 			r = passed
 		}
 		worst[f.ID] = max(worst[f.ID], r)
 	}
-	var n [4]int
+	var n [5]int
 	for _, r := range worst {
 		n[r]++
 	}
-	p := polaris(n[passed], n[warned], n[critical])
+	p := polaris(n[passed], n[warned]+n[undecidedRank], n[critical])
 	if n[critical] > 0 {
 		return int(0.49*p + 0.5)
 	}

@@ -48,6 +48,28 @@ func TestSummarize(t *testing.T) {
 			f("w7", policy.Warning, checks.Fail), f("w8", policy.Warning, checks.Fail), f("w9", policy.Warning, checks.Fail),
 			f("w10", policy.Warning, checks.Fail)), Degraded, 58, 0, 10},
 	}
+	undecided := func(id string, sev policy.Severity, v string) checks.Finding {
+		x := f(id, sev, checks.Skip)
+		x.Unresolved = []string{v}
+		return x
+	}
+	tests = append(tests, []struct {
+		name     string
+		findings []checks.Finding
+		status   string
+		score    int
+		critical int
+		warning  int
+	}{
+		// A check left undecided by a variable counts as a warning: p = 2/(2+1), 50 + 33.3.
+		{"undecided is incomplete, never ready", []checks.Finding{f("a", policy.Critical, checks.Pass), undecided("b", policy.Critical, "$A")}, Incomplete, 83, 0, 0},
+		{"undecided outranks failed warnings", []checks.Finding{f("a", policy.Warning, checks.Fail), undecided("b", policy.Warning, "$A")}, Incomplete, 50, 0, 1},
+		{"a critical failure outranks undecided", []checks.Finding{f("a", policy.Critical, checks.Fail), undecided("b", policy.Critical, "$A")}, NotReady, 0, 1, 0},
+		{"an undecided info check leaves it ready", []checks.Finding{f("a", policy.Critical, checks.Pass), undecided("b", policy.Info, "$A")}, Ready, 100, 0, 0},
+		// The check counts at its worst subject: undecided for one module, passed for another.
+		{"undecided beats passed for the same check", []checks.Finding{f("a", policy.Critical, checks.Pass), undecided("a", policy.Critical, "$A"),
+			f("b", policy.Critical, checks.Pass)}, Incomplete, 83, 0, 0},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := Summarize(tt.findings)
@@ -59,6 +81,32 @@ func TestSummarize(t *testing.T) {
 				t.Errorf("total = %d", s.Counts.Total)
 			}
 		})
+	}
+}
+
+// TestIncompleteSummary: the one line names every variable once, grouped
+// by the flag that gives it, and the count of checks left undecided.
+func TestIncompleteSummary(t *testing.T) {
+	u := func(id, mod, v string) checks.Finding {
+		x := f(id, policy.Critical, checks.Skip)
+		x.Module, x.Unresolved = mod, []string{v}
+		return x
+	}
+	s := Summarize([]checks.Finding{u("a", "m1", "${DOCKER_GID}"), u("a", "m2", "${DOCKER_GID}"), u("b", "m1", "${MODULES.filter}"),
+		u("c", "m1", "$CONTAINER_REGISTRY_ADDRESS"), f("d", policy.Critical, checks.Pass)})
+	if s.Status != Incomplete || s.Counts.Undecided != 4 {
+		t.Errorf("status %s undecided %d", s.Status, s.Counts.Undecided)
+	}
+	if fmt.Sprint(s.Unresolved) != "[$CONTAINER_REGISTRY_ADDRESS ${DOCKER_GID} ${MODULES.filter}]" {
+		t.Errorf("unresolved %q", s.Unresolved)
+	}
+	want := "3 checks could not be decided: not resolved: $CONTAINER_REGISTRY_ADDRESS, ${DOCKER_GID} (set it in the environment or in " +
+		"the file given with --env-file); ${MODULES.filter} (give --modules-dir, the folder of the modules' module.json)"
+	if s.Incomplete != want {
+		t.Errorf("line\n%s\nwant\n%s", s.Incomplete, want)
+	}
+	if sec := s.Sections[checks.SecDeployment]; sec.Status != Incomplete {
+		t.Errorf("section %+v", sec)
 	}
 }
 

@@ -79,6 +79,10 @@ func (j *JUnit) Publish(_ context.Context, ev Event) error {
 	}
 	doc := junitSuites{Name: "edge-readiness", Time: seconds(r.DurationMs)}
 	props := []junitProperty{{"readiness", r.Summary.Status}, {"score", strconv.Itoa(r.Summary.Score)}}
+	if r.Summary.Incomplete != "" {
+		props = append(props, junitProperty{"incomplete", r.Summary.Incomplete},
+			junitProperty{"unresolved", strings.Join(r.Summary.Unresolved, " ")})
+	}
 	for _, p := range []junitProperty{{"deviceId", r.Device.DeviceID}, {"iotHub", r.Device.IoTHub}, {"policy", r.Policy.Source}} {
 		if p.Value != "" {
 			props = append(props, p)

@@ -73,7 +73,7 @@ func NewMetrics(l MetricsLabels) *Metrics {
 		lastCycle:    gauge("edge_readiness_last_cycle_timestamp_seconds", "Unix time at which the latest cycle finished."),
 		lastPublish:  gauge("edge_readiness_last_publish_timestamp_seconds", "Unix time of the latest successful publication to IoT Hub (0: none yet)."),
 		checkSeries:  map[string][2]string{},
-		statusValues: []string{report.Ready, report.Degraded, report.NotReady},
+		statusValues: report.AllStatuses,
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edge_readiness_build_info",
 		Help: "Build of the edge-readiness module: always 1.", ConstLabels: constLabels}, []string{"version", "goversion"})

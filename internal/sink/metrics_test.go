@@ -99,6 +99,7 @@ func TestMetricsSink(t *testing.T) {
 	}{
 		{"edge_readiness_status", map[string]string{"status": report.NotReady}, 1},
 		{"edge_readiness_status", map[string]string{"status": report.Ready}, 0},
+		{"edge_readiness_status", map[string]string{"status": report.Incomplete}, 0},
 		{"edge_readiness_score", nil, float64(report.Summarize(fiftyModules(t0, "module07").Findings).Score)},
 		{"edge_readiness_findings", map[string]string{"status": "fail"}, 1},
 		{"edge_readiness_findings", map[string]string{"status": "pass"}, 149},

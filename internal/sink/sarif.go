@@ -63,6 +63,13 @@ type sarifDriver struct {
 type sarifInvocation struct {
 	ExecutionSuccessful bool   `json:"executionSuccessful"`
 	EndTimeUTC          string `json:"endTimeUtc,omitempty"`
+	// Notifications say what kept the run from deciding every check.
+	Notifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Level   string    `json:"level"`
+	Message sarifText `json:"message"`
 }
 
 type sarifText struct {
@@ -163,6 +170,10 @@ func (s *SARIF) Publish(_ context.Context, ev Event) error {
 		Results:     []sarifResult{},
 		Properties: map[string]any{"readiness": r.Summary.Status, "score": r.Summary.Score, "counts": r.Summary.Counts,
 			"device": orEmpty(r.Device.DeviceID, r.Device.Hostname)},
+	}
+	if r.Summary.Incomplete != "" {
+		run.Invocations[0].Notifications = []sarifNotification{{Level: "error", Message: sarifText{Text: "incomplete: " + r.Summary.Incomplete}}}
+		run.Properties["unresolved"] = r.Summary.Unresolved
 	}
 	index := map[string]int{}
 	addRule := func(ru Rule) {

@@ -144,6 +144,9 @@ func (t *tableText) header(r *report.Report) {
 		t.line(status + "   " + took)
 		t.fit(counts)
 	}
+	if r.Summary.Incomplete != "" {
+		t.para("incomplete: ", "  ", r.Summary.Incomplete)
+	}
 	t.line("")
 }
 
