@@ -60,7 +60,7 @@ func NewMetrics(l MetricsLabels) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		status: vec("edge_readiness_status",
-			"Readiness of the device: 1 for the current status (ready, degraded, notReady), 0 for the others.", "status"),
+			"Readiness of the device: 1 for the current status (ready, degraded, incomplete, notReady), 0 for the others.", "status"),
 		score: gauge("edge_readiness_score", "Readiness score, 0 to 100 (a critical failure keeps it below 50)."),
 		findings: vec("edge_readiness_findings",
 			"Findings of the latest cycle by status (pass, fail, error, skip).", "status"),
