@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -137,9 +136,9 @@ func (c *common) loadPolicy() (cycle.PolicyRef, error) {
 	if c.policyFile == "" {
 		return cycle.PolicyRef{Policy: policy.Default(specs), Source: "default"}, nil
 	}
-	data, err := os.ReadFile(c.policyFile)
+	data, err := policy.ReadFile(c.policyFile)
 	if err != nil {
-		return cycle.PolicyRef{}, fmt.Errorf("reading policy: %w", err)
+		return cycle.PolicyRef{}, err
 	}
 	ref, err := decodePolicy(data, specs)
 	if err != nil {
@@ -236,17 +235,13 @@ func (c *common) runner(g cycle.Gatherer, scrub *redact.Scrubber) *cycle.Runner 
 
 func checkCmd(ctx context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
 	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
 	format := fs.String("format", "table", "output format: "+strings.Join(sink.FormatNames(), ", "))
 	src := registerSourceFlags(fs)
 	wide := fs.Bool("wide", false, "table: write every row and every message whole, whatever the width (else the table fits COLUMNS, the terminal, or 80 columns)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	if code, done := parseFlags(fs, args, env); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.Stderr, "check: unexpected argument %q\n", fs.Arg(0))

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,7 +27,6 @@ const maxManifest = 16 << 20
 // writes files only: never a device.
 func fixCmd(_ context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("fix", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
 	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
 	mf := registerManifestFlags(fs)
@@ -36,11 +34,8 @@ func fixCmd(_ context.Context, env Env, args []string) int {
 	inPlace := fs.Bool("in-place", false, "rewrite the manifest itself")
 	patchOut := fs.String("patch", "", "also write the change as an RFC 6902 JSON Patch to this file")
 	only := fs.String("checks", "", "fix only these checks' findings (comma-separated ids)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	if code, done := parseFlags(fs, args, env); done {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, "fix: "+format+"\n", a...)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -23,7 +22,6 @@ const (
 // connection string and its key never appear in the output.
 func fleetCmd(ctx context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
 	cs := fs.String("connection-string", "", "IoT Hub connection string of a shared access policy with registry read rights "+
 		"(default $"+EnvConnectionString+", better: a flag shows in the process list)")
 	format := fs.String("format", "table", "output format: table, json, csv (one line per device) or html (one self-contained page)")
@@ -33,11 +31,8 @@ func fleetCmd(ctx context.Context, env Env, args []string) int {
 	timeout := fs.Duration("timeout", 30*time.Second, "upper bound for the whole query")
 	caFile := fs.String("ca-file", env.Getenv(EnvCAFile), "PEM certificates to trust besides Azure's roots: a private CA, "+
 		"a TLS-inspecting proxy, the emulator's Edge CA (default $"+EnvCAFile+")")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	if code, done := parseFlags(fs, args, env); done {
+		return code
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, "fleet: "+format+"\n", a...)

@@ -56,11 +56,11 @@ func checkFlags(t *testing.T) []string {
 	cli.Main(context.Background(), cli.Env{Args: []string{"check", "-h"}, Stdout: &stdout, Stderr: &stderr,
 		Getenv: func(string) string { return "" }, Environ: func() []string { return nil }})
 	var out []string
-	for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(stderr.String(), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(stdout.String(), -1) {
 		out = append(out, m[1])
 	}
 	if len(out) == 0 {
-		t.Fatalf("check -h listed no flags:\n%s", stderr.String())
+		t.Fatalf("check -h listed no flags:\n%s", stdout.String())
 	}
 	return out
 }

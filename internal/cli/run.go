@@ -25,15 +25,11 @@ import (
 // through edgeHub, until SIGTERM.
 func runCmd(ctx context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
 	c := common{environ: env.environ()}
 	c.register(fs, env.Getenv)
 	metricsAddr := fs.String("metrics-addr", DefaultMetricsAddr, "where to serve Prometheus metrics (/metrics); the policy's exporter settings override it; empty turns it off")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	if code, done := parseFlags(fs, args, env); done {
+		return code
 	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintf(env.Stderr, "run: %v\n", err)

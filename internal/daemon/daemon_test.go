@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -412,4 +413,67 @@ func TestRunStopsAndFlushes(t *testing.T) {
 	if len(h.hub.methods) != 2 {
 		t.Errorf("methods registered: %v", h.hub.methods)
 	}
+}
+
+// TestOversizedDesiredIsRejected: desired properties over policy.MaxBytes
+// are rejected with the bound named, and the last good policy stays.
+func TestOversizedDesiredIsRejected(t *testing.T) {
+	h := newHarness()
+	h.hub.desired = map[string]any{"$version": float64(2), "interval": "2m"}
+	h.start(t)
+	h.d.cycle(context.Background())
+	exemptions := []any{}
+	for i := range 2000 {
+		exemptions = append(exemptions, map[string]any{"check": "disk-space", "reason": strings.Repeat("x", 60) + fmt.Sprint(i)})
+	}
+	h.hub.desired = map[string]any{"$version": float64(3), "exemptions": exemptions}
+	if h.d.applyDesired(h.hub.desired) {
+		t.Fatal("desired properties over the bound must not be applied")
+	}
+	h.d.publish(context.Background())
+	ack := h.hub.reported["policy"].(map[string]any)
+	errs, _ := ack["errors"].([]any)
+	if ack["status"] != "rejected" || len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "larger than 131072 bytes") {
+		t.Errorf("ack = %v", ack)
+	}
+	if h.d.pol.Version != 2 {
+		t.Errorf("policy in force = %+v, want version 2", h.d.pol)
+	}
+}
+
+// TestRunChecksAnswerFitsOneBlock: runChecks answers within one 4 KB billed
+// block (IoT Hub bills a method's response in 4 KB blocks; the twin's 8 KB
+// summary took two), on a 50-module device where every check of the catalog
+// fails on every module with a long message; what is left out is counted.
+func TestRunChecksAnswerFitsOneBlock(t *testing.T) {
+	h := newHarness()
+	var fs []checks.Finding
+	for _, c := range checks.All() {
+		for m := range 50 {
+			f := finding(c.ID, fmt.Sprintf("module%02d", m), checks.Fail)
+			f.Message = strings.Repeat("a long message about what is wrong ", 10)
+			fs = append(fs, f)
+		}
+	}
+	h.cyc.findings = fs
+	h.start(t)
+	h.d.runNow = make(chan chan *report.Report)
+	go func() {
+		reply := <-h.d.runNow
+		reply <- h.d.cycle(context.Background())
+	}()
+	code, body := h.d.scrubbed(h.d.runChecksMethod)(nil)
+	b, err := json.Marshal(body)
+	if code != 200 || err != nil {
+		t.Fatalf("runChecks = %d, %v", code, err)
+	}
+	if len(b) > 4096 {
+		t.Errorf("runChecks answered %d bytes, more than one 4 KB billed block", len(b))
+	}
+	failing, _ := body["failing"].([]any)
+	omitted, _ := body["failingOmitted"].(float64)
+	if len(failing) == 0 || len(failing)+int(omitted) != len(fs) || body["status"] != report.NotReady {
+		t.Errorf("runChecks: %d failing + %v omitted, status %v; want %d findings accounted for", len(failing), omitted, body["status"], len(fs))
+	}
+	t.Logf("runChecks answer: %d bytes, %d failing findings listed, %v counted", len(b), len(failing), omitted)
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/hub"
@@ -40,7 +41,7 @@ func (d *Daemon) runChecksMethod(map[string]any) (int, map[string]any) {
 		if rep == nil {
 			return 503, map[string]any{"error": "stopping"}
 		}
-		m, err := sink.ToMap(sink.Compact(rep, sink.SummaryBudget))
+		m, err := methodSummary(rep)
 		if err != nil {
 			return 500, map[string]any{"error": err.Error()}
 		}
@@ -48,6 +49,29 @@ func (d *Daemon) runChecksMethod(map[string]any) (int, map[string]any) {
 	case <-time.After(methodTimeout):
 		return 504, map[string]any{"error": "the cycle did not finish in time"}
 	}
+}
+
+// methodSummaryBudget keeps runChecks' answer in one billed message: IoT
+// Hub bills a method's response in 4 KB blocks (the twin's 8 KB summary
+// cost two). The rest of the failing findings are counted in
+// failingOmitted; getReport answers with the whole report.
+const methodSummaryBudget = 4000
+
+// methodSummary is the twin summary of rep within methodSummaryBudget bytes
+// of JSON; on a catalog whose per-check statuses alone would not fit, those
+// are left out too (the failing findings and counts stay).
+func methodSummary(rep *report.Report) (map[string]any, error) {
+	s := sink.Compact(rep, methodSummaryBudget)
+	if len(s.Failing) == 0 && s.FailingOmitted > 0 {
+		// The statuses took the whole budget: give their room to the findings.
+		b, err := json.Marshal(s.Checks)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the summary: %w", err)
+		}
+		s = sink.Compact(rep, methodSummaryBudget+len(b))
+		s.Checks = nil
+	}
+	return sink.ToMap(s)
 }
 
 // getReportMethod replies with the latest report, trimmed to the method payload limit.

@@ -151,7 +151,7 @@ func TestCrossImages(t *testing.T) {
 			}
 			out, code := runBinary(t, qemu, exe, "check", "--help")
 			t.Logf("%s %s check --help: exit code %d", c.qemu, c.name, code)
-			if code != 0 || !bytes.Contains(out, []byte("Usage of check:")) || !bytes.Contains(out, []byte("-snapshot")) {
+			if code != 0 || !bytes.Contains(out, []byte("usage: edge-readiness check [flags]")) || !bytes.Contains(out, []byte("-snapshot")) {
 				t.Errorf("%s check --help: exit code %d, want 0 and the usage of check\n%s", c.name, code, out)
 			}
 			out, code = runBinary(t, qemu, exe, "check", "--snapshot", snapshot, "--format", "json")

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -116,6 +117,28 @@ type Error struct{ Problems []string }
 
 func (e *Error) Error() string { return "invalid policy: " + strings.Join(e.Problems, "; ") }
 
+var tooLarge = fmt.Sprintf("larger than %d bytes (%d KiB), the bound on a policy: "+
+	"IoT Hub keeps a module twin's desired properties to 32 KB", MaxBytes, MaxBytes>>10)
+
+// ReadFile reads a policy file, at most MaxBytes+1 bytes of it: /dev/zero
+// or a wrong path to a large file is refused, not read whole. Its errors
+// name the file and the bound.
+func ReadFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading policy %s: %w", name, err)
+	}
+	if len(data) > MaxBytes {
+		return nil, fmt.Errorf("%s: %w", name, &Error{Problems: []string{tooLarge}})
+	}
+	return data, nil
+}
+
 // Default returns the policy in force when none is given.
 func Default(specs []CheckSpec) *Policy {
 	p, err := Decode([]byte(`{}`), specs)
@@ -125,10 +148,20 @@ func Default(specs []CheckSpec) *Policy {
 	return p
 }
 
+// MaxBytes bounds a policy document, from a file or the module twin's
+// desired properties: IoT Hub keeps desired properties to 32 KB, and the
+// bound leaves room for a file's indentation. A larger document is refused
+// before it is parsed; a reader stops one byte after it (ReadFile).
+const MaxBytes = 128 << 10
+
 // Decode parses and validates a policy document. Unknown keys, wrong types,
 // unknown check ids and out-of-range values are all reported, each with its
-// path. Twin metadata ($version, $metadata) is ignored.
+// path. Twin metadata ($version, $metadata) is ignored. A document over
+// MaxBytes is refused unread.
 func Decode(data []byte, specs []CheckSpec) (*Policy, error) {
+	if len(data) > MaxBytes {
+		return nil, &Error{Problems: []string{tooLarge}}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var raw any

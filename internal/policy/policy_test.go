@@ -239,3 +239,34 @@ func TestRulesJoinChecksAndExemptions(t *testing.T) {
 		t.Errorf("override of an undefined rule: err = %v", err)
 	}
 }
+
+// TestPolicyIsBounded: a document over MaxBytes is refused, naming the
+// bound, before it is parsed; ReadFile stops reading after MaxBytes+1 bytes
+// (/dev/zero used to grow to 1.7 GB) and names the file. A document just
+// under the bound is read.
+func TestPolicyIsBounded(t *testing.T) {
+	big := []byte(`{"interval": "5m"` + strings.Repeat(" ", policy.MaxBytes) + `}`)
+	_, err := policy.Decode(big, specs)
+	var perr *policy.Error
+	if !errors.As(err, &perr) || len(perr.Problems) != 1 || !strings.Contains(perr.Problems[0], "larger than 131072 bytes (128 KiB)") {
+		t.Errorf("Decode(%d bytes) = %v, want one problem naming the bound", len(big), err)
+	}
+	fits := []byte(`{"interval": "5m"` + strings.Repeat(" ", policy.MaxBytes-20) + `}`)
+	if p, err := policy.Decode(fits, specs); err != nil || p.Interval != 5*time.Minute {
+		t.Errorf("Decode(%d bytes) = %v, want the policy", len(fits), err)
+	}
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	_, err = policy.ReadFile("/dev/zero")
+	if err == nil || !strings.HasPrefix(err.Error(), "/dev/zero: ") || !strings.Contains(err.Error(), "131072 bytes") {
+		t.Errorf("ReadFile(/dev/zero) = %v, want an error naming the file and the bound", err)
+	}
+	name := filepath.Join(t.TempDir(), "p.json")
+	if err := os.WriteFile(name, fits, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := policy.ReadFile(name); err != nil || len(data) != len(fits) {
+		t.Errorf("ReadFile(%d bytes) = %d bytes, %v; want the file", len(fits), len(data), err)
+	}
+}
