@@ -29,8 +29,10 @@ const (
 	ExitOK       = 0 // ready or degraded
 	ExitNotReady = 1 // not ready
 	ExitUsage    = 2 // usage or policy error
-	// ExitIncomplete: checks could not be decided (a deployment manifest's
-	// variables left unresolved) and no critical check failed.
+	// ExitIncomplete: the answer is incomplete. check: checks could not be
+	// decided (a deployment manifest's variables left unresolved) and no
+	// critical check failed. fleet: a query page failed after its retries
+	// (what was read is printed, marked partial), or no device has the module.
 	ExitIncomplete = 3
 )
 

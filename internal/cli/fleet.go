@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -76,12 +77,31 @@ func fleetCmd(ctx context.Context, env Env, args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	twins, err := fleet.Query(ctx, client, *module)
-	if err != nil {
+	var partial *fleet.PartialError
+	switch {
+	case errors.As(err, &partial):
+		// What was read is shown, marked partial; the exit says it.
+	case err != nil:
 		return fail("%s", hide(fleet.Explain(err, creds.HostName)))
+	case len(twins) == 0:
+		fmt.Fprintf(env.Stderr, "fleet: no device of IoT Hub %s has a module named %q: nothing to report. "+
+			"Check --module against the module's name in your deployments, and that a deployment with it reached a device\n",
+			creds.HostName, *module)
+		return ExitIncomplete
 	}
 	view := fleet.Aggregate(*module, twins, time.Now(), *heartbeat)
+	stats := client.Stats()
+	if partial != nil {
+		view.Partial = &fleet.Partial{DevicesRead: len(twins), PagesRead: stats.Pages,
+			Error: hide(fleet.Explain(partial.Err, creds.HostName))}
+	}
 	if err := render(env.Stdout, view); err != nil {
 		return fail("writing the view: %v", err)
+	}
+	if partial != nil {
+		fmt.Fprintf(env.Stderr, "fleet: PARTIAL: %d devices read in %d pages, then %s; the devices of the pages not read are missing from the view\n",
+			len(twins), stats.Pages, view.Partial.Error)
+		return ExitIncomplete
 	}
 	return ExitOK
 }

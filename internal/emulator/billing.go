@@ -25,10 +25,14 @@ const (
 	// BillMethod is a direct method: request blocks plus response blocks,
 	// each at least 1.
 	BillMethod = "method"
+	// BillQuery is a page of a twin query (POST /devices/query), billed by
+	// its result size: ceil(size/block). It is a service-side operation:
+	// it counts in the totals, not under a module.
+	BillQuery = "query"
 )
 
 // BillingKinds lists the metered kinds in a stable order.
-var BillingKinds = []string{BillD2C, BillReportedPatch, BillTwinRead, BillDesiredNotification, BillMethod}
+var BillingKinds = []string{BillD2C, BillReportedPatch, BillTwinRead, BillDesiredNotification, BillMethod, BillQuery}
 
 // DefaultBillingBlockSize is the meter of the basic and standard tiers: 4 KB.
 // The free tier meters 0.5 KB (512).
@@ -42,31 +46,39 @@ type BillingCounts struct {
 	// ByKind maps each of BillingKinds to the messages billed.
 	ByKind map[string]int64 `json:"byKind"`
 	// Operations maps each of BillingKinds to the number of operations
-	// (messages sent, patches, reads, notifications, method calls).
+	// (messages sent, patches, reads, notifications, method calls, query
+	// pages).
 	Operations map[string]int64 `json:"operations"`
+	// Bytes maps each of BillingKinds to the metered bytes: the sizes the
+	// messages were billed on (for a query, the result pages served).
+	Bytes map[string]int64 `json:"bytes"`
 }
 
 func newBillingCounts() BillingCounts {
-	c := BillingCounts{ByKind: map[string]int64{}, Operations: map[string]int64{}}
+	c := BillingCounts{ByKind: map[string]int64{}, Operations: map[string]int64{}, Bytes: map[string]int64{}}
 	for _, k := range BillingKinds {
-		c.ByKind[k], c.Operations[k] = 0, 0
+		c.ByKind[k], c.Operations[k], c.Bytes[k] = 0, 0, 0
 	}
 	return c
 }
 
-func (c *BillingCounts) add(kind string, units int64) {
+func (c *BillingCounts) add(kind string, units, bytes int64) {
 	c.Total += units
 	c.ByKind[kind] += units
 	c.Operations[kind]++
+	c.Bytes[kind] += bytes
 }
 
 func (c BillingCounts) clone() BillingCounts {
-	out := BillingCounts{Total: c.Total, ByKind: map[string]int64{}, Operations: map[string]int64{}}
+	out := BillingCounts{Total: c.Total, ByKind: map[string]int64{}, Operations: map[string]int64{}, Bytes: map[string]int64{}}
 	for k, v := range c.ByKind {
 		out.ByKind[k] = v
 	}
 	for k, v := range c.Operations {
 		out.Operations[k] = v
+	}
+	for k, v := range c.Bytes {
+		out.Bytes[k] = v
 	}
 	return out
 }
@@ -80,7 +92,8 @@ type Billing struct {
 	// Since is when counting started (start or last reset).
 	Since time.Time `json:"since"`
 	BillingCounts
-	// ByModule holds the same counts per module id.
+	// ByModule holds the same counts per module id, for the operations of
+	// the device's modules (queries are the service's: totals only).
 	ByModule map[string]BillingCounts `json:"byModule"`
 }
 
@@ -117,22 +130,26 @@ func (m *billingMeter) blocks(size int) int64 {
 	return int64((size + m.block - 1) / m.block)
 }
 
-// charge bills units of kind to moduleID.
-func (m *billingMeter) charge(moduleID, kind string, units int64) {
+// charge bills units of kind, on bytes metered bytes, to moduleID ("" for a
+// service-side operation: the totals only).
+func (m *billingMeter) charge(moduleID, kind string, units, bytes int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.total.add(kind, units)
+	m.total.add(kind, units, bytes)
+	if moduleID == "" {
+		return
+	}
 	c, ok := m.byModule[moduleID]
 	if !ok {
 		c = newBillingCounts()
 	}
-	c.add(kind, units)
+	c.add(kind, units, bytes)
 	m.byModule[moduleID] = c
 }
 
 // bill charges one operation of kind whose metered size is size bytes.
 func (m *billingMeter) bill(moduleID, kind string, size int) {
-	m.charge(moduleID, kind, m.blocks(size))
+	m.charge(moduleID, kind, m.blocks(size), int64(max(size, 0)))
 }
 
 // billMethod charges a direct method: the request in blocks plus the
@@ -141,14 +158,15 @@ func (m *billingMeter) bill(moduleID, kind string, size int) {
 // for the "device not online" answer; a call that timed out is billed the
 // request only.
 func (m *billingMeter) billMethod(moduleID string, requestSize int, responseSize int, outcome methodOutcome) {
-	units := m.blocks(requestSize)
+	units, bytes := m.blocks(requestSize), int64(max(requestSize, 0))
 	switch outcome {
 	case methodAnswered:
 		units += m.blocks(responseSize)
+		bytes += int64(max(responseSize, 0))
 	case methodNotOnline:
 		units++
 	}
-	m.charge(moduleID, BillMethod, units)
+	m.charge(moduleID, BillMethod, units, bytes)
 }
 
 type methodOutcome int

@@ -90,8 +90,9 @@ type Config struct {
 	// taken from StateDir or generated and persisted there).
 	ServicePolicyName string
 	ServicePolicyKey  string
-	// QueryPageSize is the page size of POST /devices/query when the request
-	// sets no x-ms-max-item-count (default 100).
+	// QueryPageSize is the largest page of POST /devices/query, and its
+	// size when the request sets no x-ms-max-item-count (default and
+	// largest 100, as IoT Hub documents the header).
 	QueryPageSize int
 	// MetricsAddr serves /metrics; empty disables it (the program's flag
 	// defaults to ":9600").
@@ -142,7 +143,7 @@ func (c *Config) setDefaults() {
 		c.BillingBlockSize = DefaultBillingBlockSize
 	}
 	c.EdgeHub.setDefaults()
-	if c.QueryPageSize <= 0 {
+	if c.QueryPageSize <= 0 || c.QueryPageSize > maxQueryPageSize {
 		c.QueryPageSize = DefaultQueryPageSize
 	}
 	if c.Logger == nil {

@@ -17,6 +17,18 @@ func FleetDeviceID(i int) string { return fmt.Sprintf("fleet-%04d", i+1) }
 // workload socket, and they are kept in memory (the -fleet flag seeds them
 // again on every start). Seeding again replaces twins of the same ids.
 func (e *Emulator) SeedFleet(moduleID string, n int, reported func(i int) map[string]any) error {
+	return e.SeedFleetTwins(moduleID, n, func(i int) FleetTwin { return FleetTwin{Reported: reported(i)} })
+}
+
+// FleetTwin is what SeedFleetTwins sets in a seeded module twin: its
+// desired and reported properties (nil: none).
+type FleetTwin struct {
+	Desired, Reported map[string]any
+}
+
+// SeedFleetTwins is SeedFleet with the desired properties too, as a
+// deployment sets them: twin(i) gives the i-th device's.
+func (e *Emulator) SeedFleetTwins(moduleID string, n int, twin func(i int) FleetTwin) error {
 	if err := validateModuleName(moduleID); err != nil {
 		return err
 	}
@@ -24,17 +36,25 @@ func (e *Emulator) SeedFleet(moduleID string, n int, reported func(i int) map[st
 		return fmt.Errorf("fleet size %d is negative", n)
 	}
 	now := e.now()
+	ts := now.UTC().Format(time.RFC3339Nano)
 	twins := make(map[string]*twinRecord, n)
 	for i := range n {
 		id := FleetDeviceID(i)
 		t := newTwinRecord(id, moduleID, now)
-		if v := reported(i); v != nil {
-			// Through JSON, as if the module had sent it.
-			b, err := json.Marshal(v)
+		ft := twin(i)
+		if ft.Desired != nil {
+			des, err := throughJSON(ft.Desired)
 			if err != nil {
-				return fmt.Errorf("%s: reported properties: %w", id, err)
+				return fmt.Errorf("%s: desired properties: %w", id, err)
 			}
-			rep, err := decodeObject(b)
+			t.Desired.Properties = des
+			t.Desired.Version++
+			t.Version++
+			stampMetadata(t.Desired.Metadata, des, ts, t.Desired.Version)
+		}
+		if ft.Reported != nil {
+			// Through JSON, as if the module had sent it.
+			rep, err := throughJSON(ft.Reported)
 			if err != nil {
 				return fmt.Errorf("%s: reported properties: %w", id, err)
 			}
@@ -46,7 +66,7 @@ func (e *Emulator) SeedFleet(moduleID string, n int, reported func(i int) map[st
 			t.Reported.Version++
 			t.Version++
 			t.Reported.LastUpdated = now.UTC()
-			stampMetadata(t.Reported.Metadata, rep, now.UTC().Format(time.RFC3339Nano), 0)
+			stampMetadata(t.Reported.Metadata, rep, ts, 0)
 		}
 		twins[id+"/"+moduleID] = t
 	}
@@ -57,6 +77,14 @@ func (e *Emulator) SeedFleet(moduleID string, n int, reported func(i int) map[st
 		fleet[k] = t
 	}
 	return nil
+}
+
+func throughJSON(v map[string]any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return decodeObject(b)
 }
 
 // fleetTwinView renders a seeded twin as the service API shows twins; a

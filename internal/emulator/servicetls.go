@@ -54,6 +54,9 @@ type hubState struct {
 	tlsHost    string                 // host:port of the TLS listener, as a connection string names it
 	fleet      map[string]*twinRecord // "device/module" → twin, in memory only
 	queryPages int64                  // POST /devices/query answers served
+	// queryFaults answers the query requests of these numbers (1-based,
+	// as queryPages counts them) with a fault (FailQueryPages).
+	queryFaults map[int64]QueryFault
 }
 
 // loadServicePolicy takes the policy from the config, else from the state

@@ -40,6 +40,16 @@ type View struct {
 	// reported: never first, then the oldest heartbeat first.
 	Stale   []Device `json:"stale"`
 	Devices []Device `json:"devices"`
+	// Partial is set when a page of the query failed after its retries:
+	// the view holds the devices of the pages read only.
+	Partial *Partial `json:"partial,omitempty"`
+}
+
+// Partial says what a partial view read before the query failed.
+type Partial struct {
+	DevicesRead int    `json:"devicesRead"`
+	PagesRead   int64  `json:"pagesRead"`
+	Error       string `json:"error"`
 }
 
 // StatusCounts counts devices by readiness status.

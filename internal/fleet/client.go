@@ -7,11 +7,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/amenzhinsky/iothub/common"
 	"github.com/amenzhinsky/iothub/iotservice"
@@ -83,17 +85,31 @@ func ParseConnectionString(cs string) (Credentials, error) {
 	return c, nil
 }
 
+// Client is the IoT Hub service client of the fleet view: amenzhinsky's,
+// over a transport that pages the twin query (PageSize), asks a throttled
+// page again (Retries) and counts pages and bytes (Stats).
+type Client struct {
+	*iotservice.Client
+	query *queryTransport
+}
+
+// Stats counts the query's pages, bytes and retries so far.
+func (c *Client) Stats() QueryStats { return c.query.stats() }
+
+// maxCAFile bounds the --ca-file read: a bundle of PEM certificates.
+const maxCAFile = 1 << 20
+
 // NewClient is an IoT Hub service client for creds. TLS is verified against
 // Azure's roots as the library embeds them, plus the PEM certificates of
 // caFile when it is not empty (a private CA, a TLS-inspecting proxy, the
 // emulator's Edge CA). The library's own logging is off: at debug level it
 // would print the requests' signatures.
-func NewClient(creds Credentials, caFile string) (*iotservice.Client, error) {
+func NewClient(creds Credentials, caFile string) (*Client, error) {
 	roots := common.RootCAs()
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		pem, err := readCAFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
+			return nil, err
 		}
 		if !roots.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("CA file %s: no PEM certificate in it", caFile)
@@ -101,11 +117,32 @@ func NewClient(creds Credentials, caFile string) (*iotservice.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	qt := &queryTransport{base: tr, sleep: time.Sleep}
 	sak := common.NewSharedAccessKey(creds.HostName, creds.Policy, creds.key)
-	return iotservice.New(sak,
-		iotservice.WithHTTPClient(&http.Client{Transport: tr}),
+	c, err := iotservice.New(sak,
+		iotservice.WithHTTPClient(&http.Client{Transport: qt}),
 		iotservice.WithTLSConfig(tr.TLSClientConfig),
 		iotservice.WithLogger(logger.New(logger.LevelOff, nil)))
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Client: c, query: qt}, nil
+}
+
+func readCAFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	defer f.Close()
+	pem, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", name, err)
+	}
+	if len(pem) > maxCAFile {
+		return nil, fmt.Errorf("CA file %s: larger than %d bytes (1 MiB), the bound on a bundle of certificates", name, maxCAFile)
+	}
+	return pem, nil
 }
 
 // Explain turns a failed query into a sentence saying what to do; host is
@@ -129,7 +166,8 @@ func Explain(err error, host string) error {
 	case errors.As(err, &re) && re.Code == http.StatusForbidden:
 		return fmt.Errorf("IoT Hub %s refused the query (403 Forbidden): the policy needs registry read rights", host)
 	case errors.As(err, &re) && re.Code == http.StatusTooManyRequests:
-		return fmt.Errorf("IoT Hub %s throttled the query (429): queries are limited to 20 a minute per unit on S1; try again later", host)
+		return fmt.Errorf("IoT Hub %s throttled the query (429) and still did after %d tries again, or its Retry-After was past --timeout: "+
+			"queries are limited to 20 a minute per unit on S1; try again later or with a longer --timeout", host, Retries)
 	case errors.As(err, &re):
 		return fmt.Errorf("IoT Hub %s answered %d %s", host, re.Code, http.StatusText(re.Code))
 	case errors.As(err, &bad):

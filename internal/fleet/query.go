@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/amenzhinsky/iothub/iotservice"
+
+	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
 // Querier is what Query needs of the IoT Hub service client: a query whose
@@ -30,10 +32,47 @@ func ModuleQuery(module string) (string, error) {
 			return "", fmt.Errorf("module id %q holds %q: IoT Hub module ids are letters, digits and -:.+%%_#*?!(),=@;$", module, r)
 		}
 	}
-	return "SELECT * FROM devices.modules WHERE moduleId = '" + module + "'", nil
+	return "SELECT " + projection + " FROM devices.modules WHERE moduleId = '" + module + "'", nil
 }
 
-// Query reads every device's twin of module, all pages.
+// projection is what the fleet view reads of a module twin: its ids, the
+// connection state, the reported readiness document and the desired
+// reporting section (the heartbeat interval). A query is billed by its
+// result size, and a whole twin carries the desired policy and the
+// metadata of every property: SELECT * reads several times more.
+const projection = "deviceId, moduleId, connectionState, " +
+	"properties.reported." + sink.KeyReadiness + " AS " + sink.KeyReadiness + ", properties.desired.reporting AS reporting"
+
+// twinFromRow reads a row of the projection as TwinFromDoc reads a whole
+// twin: the same document less what the fleet view does not read.
+func twinFromRow(row map[string]any) (Twin, error) {
+	props := map[string]any{"reported": map[string]any{}, "desired": map[string]any{}}
+	if v, ok := row[sink.KeyReadiness]; ok {
+		props["reported"] = map[string]any{sink.KeyReadiness: v}
+	}
+	if v, ok := row["reporting"]; ok {
+		props["desired"] = map[string]any{"reporting": v}
+	}
+	return TwinFromDoc(map[string]any{"deviceId": row["deviceId"], "moduleId": row["moduleId"],
+		"connectionState": row["connectionState"], "properties": props})
+}
+
+// PartialError is a query that failed after some pages were read: the
+// twins returned with it are those of the pages read.
+type PartialError struct {
+	Devices int // devices read before the failure
+	Err     error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("the query failed after %d devices: %v", e.Devices, e.Err)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// Query reads every device's twin of module, all pages. When a page fails
+// after others were read, it returns the twins read with a *PartialError;
+// when the first page fails, no twin and the error.
 func Query(ctx context.Context, q Querier, module string) ([]Twin, error) {
 	query, err := ModuleQuery(module)
 	if err != nil {
@@ -42,9 +81,13 @@ func Query(ctx context.Context, q Querier, module string) ([]Twin, error) {
 	var twins []Twin
 	seen := map[string]bool{}
 	err = q.QueryDevices(ctx, query, func(doc map[string]any) error {
-		// TwinFromDoc copies what it keeps: amenzhinsky/iothub decodes each
-		// page into the maps of the previous one.
-		t, err := TwinFromDoc(doc)
+		// amenzhinsky/iothub decodes each page into the maps of the previous
+		// one, and a JSON object decoded into a map keeps the keys it does
+		// not set: a device that never reported (no readiness in its row)
+		// would get the summary of the row before it. twinFromRow copies
+		// what it keeps; the map is emptied for the next page.
+		t, err := twinFromRow(doc)
+		clear(doc)
 		if err != nil {
 			return err
 		}
@@ -54,7 +97,10 @@ func Query(ctx context.Context, q Querier, module string) ([]Twin, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil && len(twins) > 0:
+		return twins, &PartialError{Devices: len(twins), Err: err}
+	case err != nil:
 		return nil, err
 	}
 	return twins, nil

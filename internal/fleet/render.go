@@ -60,10 +60,18 @@ func WriteCSV(w io.Writer, v View) error {
 	return cw.Error()
 }
 
+// MaxStaleRows caps the table's list of stale and silent devices: the
+// oldest first, then a count of the rest (JSON and CSV list them all).
+const MaxStaleRows = 20
+
 // WriteTable writes the three parts of the view for a terminal: devices by
 // status, failing checks ranked, stale and silent devices.
 func WriteTable(w io.Writer, v View) error {
 	ew := &errWriter{w: w}
+	if v.Partial != nil {
+		fmt.Fprintf(ew, "PARTIAL: the query failed after %d devices (%d pages): %s\n", v.Partial.DevicesRead, v.Partial.PagesRead, v.Partial.Error)
+		fmt.Fprintln(ew, "The counts below leave out the devices of the pages not read.")
+	}
 	fmt.Fprintf(ew, "Module %q on %d devices, %s\n\n", v.Module, v.Total, v.GeneratedAt.Format(time.RFC3339))
 
 	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
@@ -108,7 +116,7 @@ func WriteTable(w io.Writer, v View) error {
 			len(v.Stale), time.Duration(v.Heartbeat))
 		tw = tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "DEVICE\tMODULE\tSTATUS\tLAST HEARTBEAT\tAGE\tCONNECTION")
-		for _, d := range v.Stale {
+		for _, d := range v.Stale[:min(len(v.Stale), MaxStaleRows)] {
 			hb, age := "never reported", "-"
 			if d.Heartbeat != nil {
 				hb = d.Heartbeat.Format(time.RFC3339)
@@ -121,6 +129,9 @@ func WriteTable(w io.Writer, v View) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DeviceID, d.ModuleID, d.Status, hb, age, conn)
 		}
 		_ = tw.Flush()
+		if more := len(v.Stale) - MaxStaleRows; more > 0 {
+			fmt.Fprintf(ew, "... and %d more (never reported first, then the oldest heartbeat: --format csv or json lists every device)\n", more)
+		}
 	}
 	return ew.err
 }

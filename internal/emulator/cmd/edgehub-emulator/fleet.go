@@ -1,54 +1,88 @@
 package main
 
-import "time"
+import (
+	"fmt"
+	"time"
 
-// sampleFleet returns the reported properties of the i-th device of a
-// sample fleet, a mix in the shape the readiness module writes: per ten
-// devices four ready, two degraded, three not ready and one that never
-// reported; every seventh device's heartbeat is three hours old (stale at
-// the default one-hour interval).
-func sampleFleet(now time.Time) func(i int) map[string]any {
-	return func(i int) map[string]any {
+	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/emulator"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
+	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/sink"
+)
+
+// sampleFleet returns the i-th device's module twin of a sample fleet, in
+// the shape the readiness module writes: the reported "readiness" document
+// is built by the module's own code (sink.Compact) from a finding per check
+// of the catalog, and the desired properties are the layered deployment's
+// policy. Per ten devices four are ready, two degraded (a warning check
+// fails), three not ready (a critical check fails; on every third of them
+// a check could not decide: error) and one never reported; every seventh
+// device's heartbeat is three hours old (stale at the one-hour heartbeat),
+// and every 25th device's policy sets a 15-minute heartbeat.
+func sampleFleet(now time.Time) func(i int) emulator.FleetTwin {
+	catalog := checks.All()
+	var critical, warning []*checks.Check
+	for _, c := range catalog {
+		switch c.Severity {
+		case policy.Critical:
+			critical = append(critical, c)
+		case policy.Warning:
+			warning = append(warning, c)
+		}
+	}
+	return func(i int) emulator.FleetTwin {
+		heartbeat := "1h"
+		if i%25 == 0 {
+			heartbeat = "15m"
+		}
+		ft := emulator.FleetTwin{Desired: map[string]any{
+			"schemaVersion": "1", "profile": "production", "interval": "5m", "reporting": map[string]any{"heartbeat": heartbeat},
+		}}
 		if i%10 == 9 {
-			return nil
+			return ft // never reported
 		}
 		hb := now.Add(-time.Duration(i%50) * time.Minute)
 		if i%7 == 0 {
 			hb = now.Add(-3 * time.Hour)
 		}
-		ts := hb.UTC().Format(time.RFC3339)
-		fail := func(id, severity, status, msg string) map[string]any {
-			return map[string]any{"id": id, "severity": severity, "status": status, "msg": msg}
-		}
-		status, score := "ready", 100-i%7
-		var failing []any
-		checks := map[string]any{"docker-socket-mounts": "pass", "log-rotation": "pass", "module-resource-limits": "pass", "clock-skew": "pass"}
+		hb = hb.UTC().Truncate(time.Second)
+		failing := map[string]checks.Status{}
 		switch i % 10 {
 		case 4, 5:
-			status, score = "degraded", 70-i%5
-			failing = append(failing, fail("log-rotation", "warning", "fail", "module simulatedSensor: no log rotation (json-file without max-size)"))
-			checks["log-rotation"] = "fail"
+			failing[warning[(i/10)%min(3, len(warning))].ID] = checks.Fail
 		case 6, 7, 8:
-			status, score = "notReady", 30-i%9
-			failing = append(failing, fail("docker-socket-mounts", "critical", "fail", "module telemetryFwd mounts /var/run/docker.sock read-write"))
-			checks["docker-socket-mounts"] = "fail"
+			failing[critical[0].ID] = checks.Fail
 			if i%10 == 8 {
-				failing = append(failing, fail("module-resource-limits", "critical", "fail", "module telemetryFwd has no memory limit"))
-				checks["module-resource-limits"] = "fail"
+				failing[critical[1+(i/10)%min(2, len(critical)-1)].ID] = checks.Fail
 			}
 			if i%3 == 0 {
-				failing = append(failing, fail("clock-skew", "warning", "error", "cannot read the reference time"))
-				checks["clock-skew"] = "error"
+				failing[warning[len(warning)-1].ID] = checks.Error
 			}
 		}
-		if failing == nil {
-			failing = []any{}
+		fs := make([]checks.Finding, 0, len(catalog))
+		for _, c := range catalog {
+			f := checks.Finding{ID: c.ID, Title: c.Title, Section: c.Section, Severity: c.Severity, Status: checks.Pass,
+				Message: c.Title}
+			if st, ok := failing[c.ID]; ok {
+				f.Status, f.Module = st, fmt.Sprintf("module%02d", i%12)
+				f.Message = fmt.Sprintf("module %s: %s does not hold", f.Module, c.Title)
+				if st == checks.Error {
+					f.Message = "could not decide: the fact this check reads is missing"
+				}
+			}
+			fs = append(fs, f)
 		}
-		return map[string]any{"readiness": map[string]any{
-			"schemaVersion": "1", "status": status, "score": score, "lastRun": ts, "heartbeat": ts, "durationMs": 800 + i,
-			"counts":  map[string]any{"total": 64, "fail": len(failing), "pass": 64 - len(failing)},
-			"checks":  checks,
-			"failing": failing, "failingOmitted": 0,
-		}}
+		r := &report.Report{SchemaVersion: report.SchemaVersion, GeneratedAt: hb, DurationMs: int64(800 + i%400),
+			Findings: fs, Summary: report.Summarize(fs)}
+		s := sink.Compact(r, sink.SummaryBudget)
+		s.Heartbeat = hb
+		doc, err := sink.ToMap(s)
+		if err != nil {
+			panic(fmt.Sprintf("sample fleet: %v", err)) // a Readiness always encodes
+		}
+		ft.Reported = map[string]any{sink.KeyReadiness: doc,
+			"policy": map[string]any{"version": 2, "status": "applied", "errors": []any{}, "appliedVersion": 2}}
+		return ft
 	}
 }

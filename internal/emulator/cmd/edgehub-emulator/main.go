@@ -136,19 +136,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.StateDir == "" {
 		log.Warn("no -state-dir: the Edge CA, keys, twins and messages are lost on exit")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := e.Start(ctx); err != nil {
-		log.Error("cannot start the emulator", "err", err)
-		return 1
-	}
+	// The fleet is seeded before the service API listens: a query never
+	// sees a half-seeded hub.
 	if fleetSize > 0 {
-		if err := e.SeedFleet("readiness", fleetSize, sampleFleet(time.Now())); err != nil {
+		if err := e.SeedFleetTwins("readiness", fleetSize, sampleFleet(time.Now())); err != nil {
 			log.Error("cannot seed the fleet", "err", err)
 			_ = e.Close()
 			return 1
 		}
 		log.Info("fleet seeded", "devices", fleetSize, "module", "readiness")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := e.Start(ctx); err != nil {
+		log.Error("cannot start the emulator", "err", err)
+		return 1
 	}
 	<-ctx.Done()
 	log.Info("signal received, stopping")
