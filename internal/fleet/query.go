@@ -39,7 +39,9 @@ func ModuleQuery(module string) (string, error) {
 // connection state, the reported readiness document and the desired
 // reporting section (the heartbeat interval). A query is billed by its
 // result size, and a whole twin carries the desired policy and the
-// metadata of every property: SELECT * reads several times more.
+// metadata of every property: SELECT * reads several times more. The
+// heartbeat interval is then decoded from the reporting section alone: a
+// policy the module rejects for another section still counts its interval.
 const projection = "deviceId, moduleId, connectionState, " +
 	"properties.reported." + sink.KeyReadiness + " AS " + sink.KeyReadiness + ", properties.desired.reporting AS reporting"
 
