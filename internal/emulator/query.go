@@ -293,8 +293,8 @@ type QueryFault struct {
 }
 
 func (f QueryFault) answer(w http.ResponseWriter) {
-	switch {
-	case f.Status == http.StatusTooManyRequests:
+	switch f.Status {
+	case http.StatusTooManyRequests:
 		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 		}
