@@ -31,16 +31,42 @@ var schemaVersionSupported = &Check{
 		Section: SecManifest, Seed: "Deployment manifest: $edgeAgent and $edgeHub schemaVersion", Severity: policy.Critical,
 		Decides: "$edgeAgent's schemaVersion must be 1.0 or 1.1 (edgeAgent's ValidateSchemaVersion; 1.0 does not take a " +
 			"module's startupOrder) and $edgeHub's 1.0 to 1.3 (edgeHub's EdgeHubConfigParser; 1.0 takes routes only as " +
-			"strings); a missing one fails, except in a layered deployment, where the base deployment's applies.",
+			"strings); a missing one fails, except in a layered deployment, where the base deployment's applies. A module's " +
+			"env entry that is not an object such as {\"value\": \"...\"} (a comment written as a string) fails too: edgeAgent " +
+			"cannot read the desired properties and refuses the whole deployment.",
 		Remediation: "Set \"schemaVersion\": \"1.1\" in $edgeAgent's and edgeHub's desired properties (\"1.2\" or \"1.3\" for " +
-			"edgeHub features such as MQTT broker settings), as the IoT Edge tooling writes them.",
+			"edgeHub features such as MQTT broker settings), as the IoT Edge tooling writes them; write every env entry as " +
+			"{\"value\": \"...\"} and keep comments out of env.",
 		Reference: moduleCompositionRef,
 		Needs:     []facts.Fact{NeedManifest},
 	},
 	Eval: func(in *Input) []Result {
 		d := in.Snap.Deployment
-		return []Result{agentSchema(d), hubSchema(d)}
+		out := []Result{agentSchema(d), hubSchema(d)}
+		for _, m := range d.Modules {
+			if len(m.BadEnv) > 0 {
+				out = append(out, badEnvResult(m))
+			}
+		}
+		return out
 	},
+}
+
+// badEnvResult fails a module whose env holds entries edgeAgent cannot read
+// (its EnvVal wants {"value": ...}): it names the variables, never a value.
+func badEnvResult(m facts.DeploymentModule) Result {
+	var names, parts []string
+	for _, e := range m.BadEnv {
+		names = append(names, e.Name)
+		parts = append(parts, fmt.Sprintf("%s (line %d) is %s", e.Name, e.Line, e.Found))
+	}
+	entry := "entry"
+	if len(parts) > 1 {
+		entry = "entries"
+	}
+	return fail(m.Name, "%s's env %s %s, not an object such as {\"value\": \"...\"}: edgeAgent cannot read the desired "+
+		"properties and would refuse this deployment", m.Name, entry, strings.Join(parts, "; ")).
+		with("env", names).at(m.BadEnv[0].Line)
 }
 
 // parseSchema reads a schema version as .NET's Version does.

@@ -162,6 +162,39 @@ func TestSchemaVersionSupported(t *testing.T) {
 	})
 }
 
+// TestMalformedEnvEntry: an env entry edgeAgent cannot read (a comment
+// written as a bare string, as in OPC Foundation's UA Edge Translator
+// manifest) fails schema-version-supported for its module at its line,
+// naming the variable and never its value; the other checks still decide.
+func TestMalformedEnvEntry(t *testing.T) {
+	const secret = "s3cr3t-do-not-print"
+	runManifestCases(t, "schema-version-supported", []manifestCase{
+		{name: "a bare string", mutate: func(d doc) { moduleOf(d, "filter")["env"].(doc)["_comment_MODE"] = secret },
+			want: []want{{subject: "$edgeAgent", status: checks.Pass, msg: "1.1"}, {subject: "$edgeHub", status: checks.Pass, msg: "1.1"},
+				{module: "filter", status: checks.Fail, msg: `filter's env entry _comment_MODE (line 1) is a string, not an object such as {"value": "..."}: ` +
+					"edgeAgent cannot read the desired properties and would refuse this deployment"}}},
+		{name: "two on edgeAgent", mutate: func(d doc) {
+			env := moduleOf(d, "edgeAgent")["env"].(doc)
+			env["RuntimeLogLevel"], env["X"] = "debug", doc{"value": []int{1}}
+		}, want: []want{{subject: "$edgeAgent", status: checks.Pass, msg: "1.1"}, {subject: "$edgeHub", status: checks.Pass, msg: "1.1"},
+			{module: "edgeAgent", status: checks.Fail, msg: "edgeAgent's env entries RuntimeLogLevel (line 1) is a string; X (line 1) is an object whose value is an array"}}},
+	})
+	d := goodManifest()
+	moduleOf(d, "filter")["env"].(doc)["_comment_MODE"] = secret
+	settingsOf(d, "sensor")["createOptions"] = `{"HostConfir":{}}`
+	fs := runAll(manifestSnapshot(t, d, manifest.Options{}), decodePolicy(t, ""))
+	for _, f := range fs {
+		if strings.Contains(f.Message, secret) {
+			t.Errorf("%s: the message holds the entry's value: %s", f.ID, f.Message)
+		}
+		if f.ID == "schema-version-supported" && f.Module == "filter" && (f.Location == nil || f.Location.Line != 1) {
+			t.Errorf("the finding is at %+v, want line 1", f.Location)
+		}
+	}
+	// The rest is linted: the sensor's typo is still found.
+	expectFindings(t, byID(fs, "create-options-valid"), []want{{module: "sensor", status: checks.Fail, msg: "HostConfir"}})
+}
+
 func TestCreateOptionsValid(t *testing.T) {
 	create := func(module, text string) func(doc) {
 		return func(d doc) { settingsOf(d, module)["createOptions"] = text }

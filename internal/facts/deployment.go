@@ -103,6 +103,19 @@ type DeploymentModule struct {
 	// CreateOptions are the settings createOptions, createOptions01, ... as
 	// they appear in the file (in file order); none when the module has none.
 	CreateOptions []CreateOptionsChunk
+	// BadEnv are the module's env entries edgeAgent cannot read (an entry
+	// that is not an object such as {"value": "..."}); the manifest is read
+	// on without them.
+	BadEnv []BadEnvEntry
+}
+
+// BadEnvEntry is an env entry edgeAgent cannot read: Name is the variable,
+// Line the line of its key, Found the JSON type written instead (its value
+// is never kept: it may be a secret).
+type BadEnvEntry struct {
+	Name  string
+	Line  int
+	Found string
 }
 
 // CreateOptionsChunk is one of a module's createOptions settings.

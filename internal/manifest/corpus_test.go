@@ -169,14 +169,20 @@ var corpus = map[string]corpusWant{
 	"onnxruntime-openvino.template.json": {
 		fail: map[string]string{imgs: "*", lims: "*", priv: "__AML_MODULE_NAME", ns: "__AML_MODULE_NAME"},
 		skip: map[string]string{logs: "*"}},
-	// A "comment" written as an env entry: edgeAgent cannot read it as {"value": ...}.
-	"opc-edgetranslator.template.json": {err: "modulesContent.$edgeAgent.properties.desired.modules.uaedgetranslator.env._comment_IGNORE_PROVISIONING_MODE (line 61)"},
+	// A "comment" written as an env entry (line 61): edgeAgent cannot read it
+	// as {"value": ...} and refuses the deployment; the rest is linted.
+	"opc-edgetranslator.template.json": {
+		fail: map[string]string{sv: "uaedgetranslator", imgs: "edgeAgent edgeHub", lims: "*"},
+		skip: map[string]string{logs: "*"}},
 	// ExposedPorts inside HostConfig: the engine ignores it.
 	"opc-flattener.template.json": {
 		fail: map[string]string{imgs: "edgeAgent edgeHub opcplc", lims: "*", co: "opcplc publisher"},
 		skip: map[string]string{imgs: "flattener", logs: "*"}},
-	// A generated manifest whose env is a string: edgeAgent cannot read it.
-	"raalabs-modbus-generated.amd64.json": {err: "modulesContent.$edgeAgent.properties.desired.systemModules.edgeAgent.env.RuntimeLogLevel (line 18)"},
+	// A generated manifest whose edgeAgent env entry RuntimeLogLevel (line 18)
+	// is a string: edgeAgent cannot read it; the rest is linted.
+	"raalabs-modbus-generated.amd64.json": {
+		fail: map[string]string{sv: "edgeAgent", imgs: "edgeAgent edgeHub", lims: "*"},
+		skip: map[string]string{logs: "*"}},
 	"vscode-solution.template.json": {
 		fail: map[string]string{imgs: "*", lims: "*"},
 		skip: map[string]string{logs: "*", rv: "-"}},

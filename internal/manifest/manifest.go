@@ -508,15 +508,20 @@ func (r *reader) module(name string, n *node, line int, system bool, path string
 			if e.kind == kNull {
 				continue
 			}
+			// edgeAgent reads an entry as {"value": "..."} and refuses the
+			// deployment otherwise: record the entry, lint the rest.
 			if e.kind != kObject {
-				return &Error{Path: path + ".env." + k, Line: el, Msg: fmt.Sprintf(`want an object such as {"value": "..."}, found %s`, e.kind)}
+				m.BadEnv = append(m.BadEnv, facts.BadEnvEntry{Name: k, Line: el, Found: e.kind.String()})
+				continue
 			}
 			val, _, _ := e.getFold("value")
 			f := facts.Field{Line: el}
 			if val != nil {
-				if f, err = r.scalarField(val, el, path+".env."+k+".value"); err != nil {
-					return err
+				if _, ok := val.scalar(); !ok {
+					m.BadEnv = append(m.BadEnv, facts.BadEnvEntry{Name: k, Line: el, Found: "an object whose value is " + val.kind.String()})
+					continue
 				}
+				f = r.field(val, el)
 			}
 			m.Env = append(m.Env, EnvVar{Name: k, Field: f})
 			r.m.Secrets = append(r.m.Secrets, facts.SecretSite{Module: name, Place: "env." + k, Name: k, Raw: f.Raw, Line: el})

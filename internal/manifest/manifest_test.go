@@ -456,7 +456,6 @@ func TestBadManifests(t *testing.T) {
 		`{"modulesContent":{"$edgeAgent":{"properties.desired":{"modules":5}}}}`:                                                          "modulesContent.$edgeAgent.properties.desired.modules (line 1): want an object, found a number",
 		`{"modulesContent":{"$edgeAgent":{"properties.desired":{"modules":{"m":{"settings":"x"}}}}}}`:                                     "modulesContent.$edgeAgent.properties.desired.modules.m.settings (line 1): want an object, found a string",
 		`{"modulesContent":{"$edgeAgent":{"properties.desired":{"modules":{"m":{"settings":{"image":{}}}}}}}}`:                            "modulesContent.$edgeAgent.properties.desired.modules.m.settings.image (line 1): want a string, found an object",
-		`{"modulesContent":{"$edgeAgent":{"properties.desired":{"modules":{"m":{"env":{"A":"b"}}}}}}}`:                                    `modulesContent.$edgeAgent.properties.desired.modules.m.env.A (line 1): want an object such as {"value": "..."}, found a string`,
 		`{"modulesContent":{"$edgeAgent":{"properties.desired":{"schemaVersion":[]}}}}`:                                                   "modulesContent.$edgeAgent.properties.desired.schemaVersion (line 1): want a string, found an array",
 		`{"modulesContent":{"$edgeHub":{"properties.desired":{"routes":{"r":5}}}}}`:                                                       `modulesContent.$edgeHub.properties.desired.routes.r (line 1): want a string or an object such as {"route": "FROM ... INTO ..."}, found a number`,
 		`{"modulesContent":{"$edgeHub":{"properties.desired":{"routes":{"r":{"priority":1}}}}}}`:                                          `modulesContent.$edgeHub.properties.desired.routes.r (line 1): the route object has no "route"`,
@@ -470,6 +469,46 @@ func TestBadManifests(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "none.json"), Options{}); err == nil || !strings.Contains(err.Error(), "reading the manifest") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestMalformedEnvEntries: an env entry that is not {"value": ...} is
+// recorded with its line and the module is read on (it used to refuse the
+// whole manifest).
+func TestMalformedEnvEntries(t *testing.T) {
+	text := `{"modulesContent":{"$edgeAgent":{"properties.desired":{"modules":{"m":{
+"env":{
+ "A":{"value":"1"},
+ "_comment":"a note",
+ "N":5,
+ "O":{"value":{"x":1}},
+ "B":{"value":"2"}},
+"settings":{"image":"contoso.azurecr.io/m:1.0"}}}}}}}`
+	m, err := Parse([]byte(text), "env.json", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Modules) != 1 {
+		t.Fatalf("%d modules, want 1", len(m.Modules))
+	}
+	mod := m.Modules[0]
+	var names []string
+	for _, e := range mod.Env {
+		names = append(names, e.Name+"="+e.Text)
+	}
+	if got := strings.Join(names, " "); got != "A=1 B=2" {
+		t.Errorf("env %q, want A=1 B=2", got)
+	}
+	want := []facts.BadEnvEntry{{Name: "_comment", Line: 4, Found: "a string"}, {Name: "N", Line: 5, Found: "a number"},
+		{Name: "O", Line: 6, Found: "an object whose value is an object"}}
+	if !reflect.DeepEqual(mod.BadEnv, want) {
+		t.Errorf("bad env %+v, want %+v", mod.BadEnv, want)
+	}
+	if mod.Image.Text != "contoso.azurecr.io/m:1.0" {
+		t.Errorf("image %q: the module was not read on", mod.Image.Text)
+	}
+	if d := m.Deployment(); len(d.Modules) != 1 || len(d.Modules[0].BadEnv) != 3 {
+		t.Errorf("the deployment facts lose the bad entries: %+v", d.Modules)
 	}
 }
 
