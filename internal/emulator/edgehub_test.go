@@ -242,11 +242,13 @@ func TestMethodSubscriptionDelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Taken before the SUBSCRIBE is sent: the emulator starts the delay when
+	// it reads the packet, which is no earlier than this.
+	subscribedAt := time.Now()
 	c.Subscribe("$iothub/methods/POST/#", 0, func(pc paho.Client, m paho.Message) {
 		rid := strings.TrimPrefix(m.Topic(), "$iothub/methods/POST/ping/?$rid=")
 		pc.Publish("$iothub/methods/res/200/?$rid="+rid, 0, false, `{"pong":true}`)
 	}).Wait()
-	subscribedAt := time.Now()
 	if e.IsSubscribed(testModule, "$iothub/methods/POST/ping/?$rid=1") {
 		t.Fatal("method subscription effective at once")
 	}

@@ -580,11 +580,9 @@ func TestDockerCallTimeout(t *testing.T) {
 	g := NewGatherer(Config{}, f, nil)
 	g.CallTimeout = 50 * time.Millisecond
 	s := &Snapshot{}
-	start := time.Now()
+	// The inspect hangs for an hour: only the call deadline brings the
+	// gathering back (else the test's own timeout fails it).
 	g.gatherDocker(context.Background(), s)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("gathering took %v with a hung inspect", d)
-	}
 	if len(s.PartialErrors) != 2 || !strings.Contains(s.PartialErrors[0], "deadline exceeded") {
 		t.Errorf("PartialErrors = %q, want two inspect deadline errors", s.PartialErrors)
 	}
