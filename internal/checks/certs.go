@@ -59,7 +59,7 @@ var productionCertificates = &Check{
 		c := in.Snap.Certs
 		ca, from := edgeCA(c)
 		if ca == nil {
-			return []Result{{Status: Error, Message: certsUnknown(c)}}
+			return []Result{{Status: Error, Message: certsUnknown(c), Undecided: NeedCerts}}
 		}
 		r := Result{}.with("edgeCA", ca.Subject).with("issuer", ca.Issuer).with("selfSigned", ca.SelfSigned).
 			with("validityDays", math.Round(validityDays(ca))).with("from", from)
@@ -126,7 +126,7 @@ var edgeCAExpiry = &Check{
 			}
 			out = append(out, r)
 		} else {
-			out = append(out, Result{Status: Error, Subject: "edge-ca", Message: certsUnknown(c)})
+			out = append(out, Result{Status: Error, Subject: "edge-ca", Message: certsUnknown(c), Undecided: NeedCerts})
 		}
 		if len(c.EdgeHubChain) > 0 {
 			out = append(out, hubServerExpiry(&c.EdgeHubChain[0], now).with("endpoint", c.EdgeHubEndpoint).about("edgehub-server"))

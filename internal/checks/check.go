@@ -112,6 +112,9 @@ type Result struct {
 	// Line is the 1-based line of a deployment manifest the result is about
 	// (a route, a secret's place); 0 means its module's line, or the file.
 	Line int
+	// Undecided names the fact an Error result could not read (its fix is
+	// the fact's, see factFixes); none means the facts the check needs.
+	Undecided facts.Fact
 }
 
 // Check is a check definition.

@@ -100,7 +100,7 @@ var clockSkew = &Check{
 			return []Result{skip("", "no reference time: the IoT Hub hostname is unknown")}
 		}
 		if cl.Error != "" {
-			return []Result{{Status: Error, Message: "cannot read the reference time from " + cl.Source + ": " + cl.Error}}
+			return []Result{{Status: Error, Message: "cannot read the reference time from " + cl.Source + ": " + cl.Error, Undecided: NeedProbes}}
 		}
 		max := in.Params.Float("maxSkewSeconds")
 		r := Result{}.with("skewSeconds", cl.SkewSeconds).with("reference", cl.Reference).with("source", cl.Source)

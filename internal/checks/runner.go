@@ -71,7 +71,7 @@ func (c *Check) disabled(pol *policy.Policy) bool { return c.severity(pol) == po
 func (c *Check) uninspectedFindings(broken []*facts.Container, pol *policy.Policy, ex []policy.Exemption, now time.Time) []Finding {
 	out := make([]Finding, 0, len(broken))
 	for _, m := range broken {
-		f := c.finding(Result{Module: m.Name, Status: Error,
+		f := c.finding(Result{Module: m.Name, Status: Error, Undecided: NeedContainers,
 			Message: "cannot decide for " + m.Name + " without its configuration: " + m.InspectError}, c.severity(pol))
 		applyExemptions(&f, ex, now)
 		out = append(out, f)
@@ -90,8 +90,9 @@ func runOne(c *Check, in Input, pol *policy.Policy, ex []policy.Exemption, full 
 	if why := notApplicable(c, full); why != "" {
 		return []Finding{c.finding(Result{Status: Skip, Message: why}, cp.Severity)}
 	}
-	if msg := missingFacts(c, full); msg != "" {
+	if msg, failed := missingFacts(c, full); msg != "" {
 		f := c.finding(Result{Status: Error, Message: msg}, cp.Severity)
+		f.Remediation = undecidedFix(failed)
 		applyExemptions(&f, ex, in.Snap.Time)
 		return []Finding{f}
 	}
@@ -113,7 +114,7 @@ func runOne(c *Check, in Input, pol *policy.Policy, ex []policy.Exemption, full 
 func safeEval(c *Check, in *Input) (results []Result) {
 	defer func() {
 		if p := recover(); p != nil {
-			results = []Result{{Status: Error, Message: fmt.Sprintf("check failed internally: %v", p)}}
+			results = []Result{{Status: Error, Message: fmt.Sprintf("check failed internally: %v", p), Undecided: factInternal}}
 		}
 	}()
 	results = c.Eval(in)
@@ -145,32 +146,35 @@ var factNames = map[facts.Fact]string{
 	NeedProbes:          "network probes",
 }
 
-// missingFacts says which needed facts the snapshot lacks, and why.
-func missingFacts(c *Check, s *facts.Snapshot) string {
+// missingFacts says which needed facts the snapshot lacks, and why, and
+// names them (the engine for what the engine did not answer).
+func missingFacts(c *Check, s *facts.Snapshot) (string, []facts.Fact) {
 	var missing []string
+	var failed []facts.Fact
 	seen := map[string]bool{}
 	for _, n := range c.Needs {
 		st := s.Fact(n)
 		if st.Status != facts.StatusError {
 			continue
 		}
-		name := factNames[n]
+		name, fact := factNames[n], n
 		if name == "" {
 			name = string(n)
 		}
 		if (n == NeedContainers || n == NeedEngineInventory) && s.Fact(NeedEngine).Status == facts.StatusError {
-			name = factNames[NeedEngine] // the engine did not answer: say so once, as before
+			name, fact = factNames[NeedEngine], NeedEngine // the engine did not answer: say so once, as before
 		}
 		msg := name + ": " + st.Reason
 		if !seen[msg] {
 			seen[msg] = true
 			missing = append(missing, msg)
+			failed = append(failed, fact)
 		}
 	}
 	if len(missing) == 0 {
-		return ""
+		return "", nil
 	}
-	return "cannot decide without " + strings.Join(missing, "; ")
+	return "cannot decide without " + strings.Join(missing, "; "), failed
 }
 
 // applyExemptions turns a failed or errored finding that an exemption
@@ -215,6 +219,17 @@ func (c *Check) finding(r Result, sev policy.Severity) Finding {
 	}
 	if r.Line > 0 {
 		f.Location = &Location{Line: r.Line} // the file is the run's: locate fills it in
+	}
+	if r.Status == Error {
+		// What would let the check decide, not its remedy for a failure.
+		switch {
+		case r.Undecided == factInternal:
+			f.Remediation = internalFix
+		case r.Undecided != "":
+			f.Remediation = undecidedFix([]facts.Fact{r.Undecided})
+		default:
+			f.Remediation = undecidedFix(c.Needs)
+		}
 	}
 	return f
 }

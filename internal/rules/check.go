@@ -113,11 +113,11 @@ func (e *evaluator) one(module string, vars *activation) checks.Result {
 	}
 	val, _, err := e.expr.prg.Eval(vars)
 	if err != nil {
-		return checks.Result{Module: module, Status: checks.Error, Message: fmt.Sprintf("rule %s could not be evaluated for %s: %v", e.rule.ID, subject, err)}
+		return checks.Result{Module: module, Status: checks.Error, Undecided: checks.FactRule, Message: fmt.Sprintf("rule %s could not be evaluated for %s: %v", e.rule.ID, subject, err)}
 	}
 	ok, isBool := val.(types.Bool)
 	if !isBool {
-		return checks.Result{Module: module, Status: checks.Error, Message: fmt.Sprintf("rule %s gave %s for %s, not a bool", e.rule.ID, typeOf(val), subject)}
+		return checks.Result{Module: module, Status: checks.Error, Undecided: checks.FactRule, Message: fmt.Sprintf("rule %s gave %s for %s, not a bool", e.rule.ID, typeOf(val), subject)}
 	}
 	if ok {
 		return checks.Result{Module: module, Status: checks.Pass, Message: subject + " satisfies rule " + e.rule.ID}

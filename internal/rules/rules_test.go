@@ -183,6 +183,11 @@ func TestEvaluate(t *testing.T) {
 				if w, ok := tc.wantMsg[mod]; ok && f.Message != w {
 					t.Errorf("%s: message %q, want %q", mod, f.Message, w)
 				}
+				// An error's fix says what would let the rule decide.
+				if want := "Correct the rule in the policy"; f.Status == checks.Error && strings.Contains(f.Message, "could not be evaluated") &&
+					!strings.Contains(f.Remediation, want) {
+					t.Errorf("%s: fix %q, want one holding %q", mod, f.Remediation, want)
+				}
 			}
 		})
 	}

@@ -294,8 +294,9 @@ func pad(s string, n int) string {
 	return s + strings.Repeat(" ", n-runeLen(s)+2)
 }
 
-// details writes what to fix: each failure and lone error with its remedy,
-// and each shared cause once, with the checks it leaves undecided.
+// details writes what to fix: each failure with its remedy, each lone error
+// with what would let its check decide, and each shared cause once, with
+// that fix and the checks it leaves undecided.
 func (t *tableText) details(fs []checks.Finding, causes map[string]*cause) {
 	var failing []*checks.Finding
 	for i := range fs {
@@ -343,6 +344,9 @@ func (t *tableText) details(fs []checks.Finding, causes map[string]*cause) {
 		t.line("")
 		t.para("", "  ", fmt.Sprintf("[%s] %d checks cannot decide, for one reason:", c.worst.Severity, len(c.ids)))
 		t.para("  ", "  ", c.message)
+		if c.worst.Remediation != "" { // an error's fix: what lets the checks decide, the same for all
+			t.para("  fix: ", "       ", c.worst.Remediation)
+		}
 		t.para("  checks: ", "          ", strings.Join(c.ids, ", "))
 	}
 }
