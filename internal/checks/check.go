@@ -80,6 +80,9 @@ type Meta struct {
 	// module's, "edgeHub/env") the check decides from: where a deployment
 	// manifest leaves one of them as a variable, the runner turns the
 	// check's findings about that module into skips naming the variable.
+	// A check that reads only some createOptions fields names them
+	// (facts.CreateOptionsAt("HostConfig.Privileged")), so that a variable in
+	// another field leaves its findings decided.
 	Reads []facts.Setting
 	// History is how many earlier snapshots the check reads (Input.History,
 	// Input.Prev): the runner keeps as many as the most demanding check needs.

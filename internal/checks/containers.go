@@ -128,7 +128,7 @@ var containerEngineLogrotate = &Check{
 			"modules; or set LogConfig in each module's createOptions.",
 		Reference: seedRef("set-up-default-logging-driver"),
 		Needs:     []facts.Fact{NeedContainers},
-		Reads:     []facts.Setting{facts.SettingCreateOptions},
+		Reads:     facts.CreateOptionsAt("HostConfig.LogConfig"),
 		Params: []policy.ParamSpec{{Name: "allowedLogDrivers", Kind: policy.StringList,
 			Default: []string{"json-file", "local", "journald"}, Doc: "log drivers accepted (json-file only with max-size and max-file)"}},
 	},
@@ -183,7 +183,7 @@ var moduleResourceLimits = &Check{
 			"\"NanoCpus\": 500000000}}, sized from the module's observed use (edgeAgent_used_memory_bytes).",
 		Reference: seedRef("limit-container-access-to-host-resources"),
 		Needs:     []facts.Fact{NeedContainers},
-		Reads:     []facts.Setting{facts.SettingCreateOptions},
+		Reads:     facts.CreateOptionsAt("HostConfig.Memory", "HostConfig.NanoCpus", "HostConfig.CpuQuota", "HostConfig.CpuPeriod"),
 		Params: []policy.ParamSpec{
 			{Name: "fixMemoryBytes", Kind: policy.Int, Max: 1 << 40, Default: 256 << 20,
 				Doc: "memory limit `fix` gives a module without one, marked for review (0: none)"},

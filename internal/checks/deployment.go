@@ -65,7 +65,8 @@ func storageCheck(id, module, title string) *Check {
 				"directory writable by the module's user.",
 			Reference: seedRef("set-up-host-storage-for-system-modules"),
 			Needs:     []facts.Fact{NeedContainers},
-			Reads:     []facts.Setting{facts.ModuleSetting(module, facts.SettingEnv), facts.ModuleSetting(module, facts.SettingCreateOptions)},
+			Reads: append([]facts.Setting{facts.ModuleSetting(module, facts.SettingEnv)},
+				moduleFields(module, "Env", "Volumes", "HostConfig.Binds", "HostConfig.Mounts")...),
 		},
 		Eval: func(in *Input) []Result {
 			c := in.Snap.Module(module)
@@ -174,7 +175,7 @@ var noDebugImages = &Check{
 			"port bindings from its createOptions.",
 		Reference: seedRef("dont-use-debug-versions-of-module-images"),
 		Needs:     []facts.Fact{NeedContainers},
-		Reads:     []facts.Setting{facts.SettingImage, facts.SettingCreateOptions},
+		Reads:     append([]facts.Setting{facts.SettingImage}, facts.CreateOptionsAt("HostConfig.PortBindings")...),
 	},
 	Eval: func(in *Input) []Result {
 		var out []Result
@@ -330,6 +331,15 @@ func expectedModules(s *facts.Snapshot) []string {
 			seen[n] = true
 			out = append(out, n)
 		}
+	}
+	return out
+}
+
+// moduleFields are one module's createOptions fields, as a check's Reads.
+func moduleFields(module string, fields ...string) []facts.Setting {
+	out := facts.CreateOptionsAt(fields...)
+	for i := range out {
+		out[i] = facts.ModuleSetting(module, out[i])
 	}
 	return out
 }

@@ -177,7 +177,7 @@ var containerEngineDNS = &Check{
 		Remediation: "Add \"dns\": [\"<your DNS server>\"] to /etc/docker/daemon.json and restart the engine (or set Dns in each module's createOptions).",
 		Reference:   seedRef("set-dns-server-in-container-engine-settings"),
 		Needs:       []facts.Fact{NeedContainers},
-		Reads:       []facts.Setting{facts.SettingCreateOptions},
+		Reads:       facts.CreateOptionsAt("HostConfig.Dns"),
 	},
 	Eval: func(in *Input) []Result {
 		dj := in.Snap.DaemonJSON

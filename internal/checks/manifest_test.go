@@ -237,7 +237,7 @@ func TestCreateOptionsValid(t *testing.T) {
 		{name: "a number", mutate: func(d doc) { settingsOf(d, "filter")["createOptions"] = 5 },
 			want: []want{{module: "filter", status: checks.Fail, msg: "createOptions is a number, not a string holding a JSON object"}}},
 		{name: "a variable", mutate: create("filter", `{"HostConfig":{"Binds":["${DATA_DIR}:/data"]}}`),
-			want: []want{{module: "filter", status: checks.Skip, msg: "its settings.createOptions holds ${DATA_DIR}, which is not resolved"}}},
+			want: []want{{module: "filter", status: checks.Skip, msg: "its settings.createOptions at HostConfig.Binds holds ${DATA_DIR}, which is not resolved"}}},
 	})
 }
 
@@ -367,6 +367,49 @@ func TestUnresolvedVariablesSkip(t *testing.T) {
 	s = manifestSnapshot(t, d, manifest.Options{Vars: manifest.Vars{"UPSTREAM_PROTOCOL": "AmqpWs"}})
 	expectFindings(t, byID(runAll(s, decodePolicy(t, "")), "upstream-protocol-consistent"), []want{{status: checks.Fail,
 		msg: "edgeAgent uses Amqp but edgeHub uses AmqpWs"}})
+}
+
+// TestVariableInABindSkipsOnlyTheChecksOfBinds: a variable in a bind's
+// source leaves privileged, namespaces, ports and limits decided (a
+// privileged module still fails); only the checks of mounts skip, naming it.
+// Where the variable's place is unknown (createOptions as a whole, or a
+// top-level key), every check of createOptions still skips.
+func TestVariableInABindSkipsOnlyTheChecksOfBinds(t *testing.T) {
+	d := goodManifest()
+	settingsOf(d, "filter")["createOptions"] = `{"HostConfig":{"Privileged":true,"Memory":1,"NanoCpus":1,` +
+		`"Binds":["${PATH_PREFIX}/data:/data"],"PortBindings":{"8080/tcp":[{"HostPort":"8080"}]}}}`
+	fs := runAll(manifestSnapshot(t, d, manifest.Options{}), decodePolicy(t, ""))
+	expectFindings(t, filterModule(byID(fs, "privileged-containers"), "filter"), []want{{module: "filter", status: checks.Fail, msg: "privileged"}})
+	expectFindings(t, filterModule(byID(fs, "exposed-ports"), "filter"), []want{{module: "filter", status: checks.Fail, msg: "8080"}})
+	expectFindings(t, filterModule(byID(fs, "module-resource-limits"), "filter"), []want{{module: "filter", status: checks.Pass, msg: "limited"}})
+	for _, id := range []string{"docker-socket-mounts", "sensitive-host-mounts"} {
+		expectFindings(t, filterModule(byID(fs, id), "filter"), []want{{module: "filter", status: checks.Skip,
+			msg: "cannot decide for filter from the manifest: its settings.createOptions at HostConfig.Binds holds ${PATH_PREFIX}, which is not resolved"}})
+	}
+	for _, f := range fs {
+		if f.Module == "filter" && f.Status == checks.Skip && len(f.Unresolved) > 0 &&
+			f.ID != "docker-socket-mounts" && f.ID != "sensitive-host-mounts" && f.ID != "create-options-valid" {
+			t.Errorf("%s skips for %v, which it does not read", f.ID, f.Unresolved)
+		}
+	}
+
+	// A variable as a top-level key: any field may change.
+	settingsOf(d, "filter")["createOptions"] = `{"HostConfig":{"Privileged":true},"${EXTRA}":{}}`
+	fs = runAll(manifestSnapshot(t, d, manifest.Options{}), decodePolicy(t, ""))
+	for _, id := range []string{"privileged-containers", "docker-socket-mounts", "module-resource-limits"} {
+		expectFindings(t, filterModule(byID(fs, id), "filter"), []want{{module: "filter", status: checks.Skip,
+			msg: "its settings.createOptions holds ${EXTRA}"}})
+	}
+}
+
+func filterModule(fs []checks.Finding, module string) []checks.Finding {
+	var out []checks.Finding
+	for _, f := range fs {
+		if f.Module == module {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // TestDeviceChecksFromAManifest: what a manifest cannot know skips, saying

@@ -33,7 +33,7 @@ var privilegedContainers = &Check{
 		Remediation: "Remove \"Privileged\": true and the capability from the module's createOptions; grant a specific device with HostConfig.Devices instead.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
 		Needs:       []facts.Fact{NeedContainers},
-		Reads:       []facts.Setting{facts.SettingCreateOptions},
+		Reads:       facts.CreateOptionsAt("HostConfig.Privileged", "HostConfig.CapAdd"),
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -62,7 +62,7 @@ var hostNamespaces = &Check{
 		Remediation: "Remove NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode \"host\" from the module's createOptions; publish the ports it needs instead of sharing the host network.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
 		Needs:       []facts.Fact{NeedContainers},
-		Reads:       []facts.Setting{facts.SettingCreateOptions},
+		Reads:       facts.CreateOptionsAt("HostConfig.NetworkMode", "HostConfig.PidMode", "HostConfig.IpcMode", "HostConfig.UTSMode", "HostConfig.UsernsMode"),
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -100,7 +100,7 @@ var dockerSocketMounts = &Check{
 		Remediation: "Remove the bind of /var/run/docker.sock from the module's createOptions; a module that must manage containers belongs on a dedicated, reviewed device.",
 		Reference:   cisRef,
 		Needs:       []facts.Fact{NeedContainers},
-		Reads:       []facts.Setting{facts.SettingCreateOptions},
+		Reads:       facts.CreateOptionsAt("HostConfig.Binds", "HostConfig.Mounts"),
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -131,7 +131,7 @@ var sensitiveHostMounts = &Check{
 		Remediation: "Bind only the directory the module needs, read-only (append :ro to the bind), or use a named volume.",
 		Reference:   seedRef("limit-container-access-to-host-resources"),
 		Needs:       []facts.Fact{NeedContainers},
-		Reads:       []facts.Setting{facts.SettingCreateOptions},
+		Reads:       facts.CreateOptionsAt("HostConfig.Binds", "HostConfig.Mounts"),
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {
@@ -165,7 +165,7 @@ var exposedPorts = &Check{
 		Remediation: "Bind published ports to one interface (\"HostIp\": \"127.0.0.1\" or the LAN address) in the module's PortBindings, or do not publish them; use TLS (8883) instead of 1883.",
 		Reference:   seedRef("review-outboundinbound-configuration"),
 		Needs:       []facts.Fact{NeedContainers},
-		Reads:       []facts.Setting{facts.SettingCreateOptions},
+		Reads:       facts.CreateOptionsAt("HostConfig.PortBindings"),
 	},
 	Eval: func(in *Input) []Result {
 		return perModule(in, func(m *facts.Container) Result {

@@ -23,6 +23,26 @@ const (
 	SettingEnv           Setting = "env"
 )
 
+// CreateOptionsAt is a field of createOptions, as a JSON path of the
+// Docker Engine API's create body ("HostConfig.Privileged", "Env"): a check
+// that reads only some fields names them, so that a variable elsewhere in
+// createOptions does not hide its findings. Plain SettingCreateOptions reads
+// every field.
+func CreateOptionsAt(fields ...string) []Setting {
+	out := make([]Setting, len(fields))
+	for i, f := range fields {
+		out[i] = Setting(string(SettingCreateOptions) + ":" + f)
+	}
+	return out
+}
+
+// Base is the setting without the createOptions fields it names:
+// "createOptions:HostConfig.Binds" is "createOptions".
+func (s Setting) Base() Setting {
+	b, _, _ := strings.Cut(string(s), ":")
+	return Setting(b)
+}
+
 // ModuleSetting is one module's setting: "edgeHub/env".
 func ModuleSetting(module string, s Setting) Setting { return Setting(module + "/" + string(s)) }
 
@@ -44,18 +64,44 @@ type Unresolved struct {
 	Field string `json:"field"`
 	// Var is the variable as written: "${MODULES.filter}", "$CONTAINER_REGISTRY_ADDRESS".
 	Var string `json:"var"`
+	// Path is, for a variable in createOptions, the JSON path of the value
+	// (or of the object whose key) holding it: "HostConfig.Binds", "Env".
+	// It is empty when the place is unknown (createOptions do not parse, or
+	// the variable is a top-level key): the variable may change any field.
+	Path string `json:"path,omitempty"`
 }
 
 // UnresolvedIn returns the first variable left in one of the settings, or nil.
+// A setting that names createOptions fields (CreateOptionsAt) matches a
+// variable in createOptions only when the variable's path is unknown, or lies
+// on, above or below one of those fields.
 func (c *Container) UnresolvedIn(settings ...Setting) *Unresolved {
 	for i := range c.Unresolved {
+		u := &c.Unresolved[i]
 		for _, s := range settings {
-			if c.Unresolved[i].Setting == s {
-				return &c.Unresolved[i]
+			base, field, _ := strings.Cut(string(s), ":")
+			if Setting(base) != u.Setting {
+				continue
+			}
+			if field == "" || u.Path == "" || pathsOverlap(u.Path, field) {
+				return u
 			}
 		}
 	}
 	return nil
+}
+
+// pathsOverlap tells whether one dotted JSON path is the other or lies
+// under it; keys compare without case, as the engine reads them.
+func pathsOverlap(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	n := min(len(pa), len(pb))
+	for i := 0; i < n; i++ {
+		if !strings.EqualFold(pa[i], pb[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Deployment is what check --manifest reads of a deployment manifest beyond

@@ -260,7 +260,7 @@ func touchingReads(items []Item, reads []facts.Setting, module string) []Item {
 		if slices.ContainsFunc(it.touched, func(s facts.Setting) bool {
 			return slices.ContainsFunc(reads, func(r facts.Setting) bool {
 				m, rs := r.Split()
-				return rs == s && (m == "" || m == module || module == "")
+				return rs.Base() == s && (m == "" || m == module || module == "")
 			})
 		}) {
 			out = append(out, it)

@@ -2,6 +2,8 @@ package manifest
 
 import (
 	"encoding/json"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
@@ -38,9 +40,30 @@ func (m *Module) Container() facts.Container {
 	for _, v := range m.Image.Unresolved {
 		c.Unresolved = append(c.Unresolved, facts.Unresolved{Setting: facts.SettingImage, Field: "image", Var: v})
 	}
+	joined := m.JoinedCreateOptions()
+	req, _, err := createoptions.Parse(joined)
+	var paths map[string][]string
+	if err == nil {
+		paths = varPaths(joined)
+	}
+	seen := map[string]bool{}
 	for _, ch := range m.CreateOptions {
 		for _, v := range ch.Unresolved {
-			c.Unresolved = append(c.Unresolved, facts.Unresolved{Setting: facts.SettingCreateOptions, Field: "settings." + ch.Key, Var: v})
+			ps := paths[v]
+			if len(ps) == 0 {
+				ps = []string{""} // the place is unknown: every field may change
+			}
+			for _, p := range ps {
+				if seen[v+"\x00"+p] {
+					continue
+				}
+				seen[v+"\x00"+p] = true
+				u := facts.Unresolved{Setting: facts.SettingCreateOptions, Field: "settings." + ch.Key, Var: v, Path: p}
+				if p != "" {
+					u.Field += " at " + p
+				}
+				c.Unresolved = append(c.Unresolved, u)
+			}
 		}
 	}
 	for _, e := range m.Env {
@@ -48,7 +71,6 @@ func (m *Module) Container() facts.Container {
 			c.Unresolved = append(c.Unresolved, facts.Unresolved{Setting: facts.SettingEnv, Field: "env." + e.Name, Var: v})
 		}
 	}
-	req, _, err := createoptions.Parse(m.JoinedCreateOptions())
 	if err != nil {
 		c.InspectError = "its createOptions cannot be read (see create-options-valid): " + err.Error()
 	} else {
@@ -180,4 +202,51 @@ func envEntries(text string) ([]string, bool) {
 		return out, true
 	}
 	return nil, true
+}
+
+// varPaths maps each variable left in createOptions text to the JSON paths
+// (keys joined by ".", array indexes left out) of the string values that
+// hold it; a variable in a key maps to the path of the object holding the
+// key ("" at the top: any field). Nil when the text is no JSON.
+func varPaths(text string) map[string][]string {
+	if !strings.Contains(text, "$") {
+		return nil
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(text), &doc); err != nil {
+		return nil
+	}
+	out := map[string][]string{}
+	add := func(s, path string) {
+		for _, v := range unresolvedIn(s) {
+			if !slices.Contains(out[v], path) {
+				out[v] = append(out[v], path)
+			}
+		}
+	}
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				add(k, path)
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				walk(e, p)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, path)
+			}
+		case string:
+			add(x, path)
+		}
+	}
+	walk(doc, "")
+	for _, ps := range out {
+		sort.Strings(ps)
+	}
+	return out
 }

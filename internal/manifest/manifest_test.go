@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -529,6 +530,34 @@ func TestShippedManifests(t *testing.T) {
 		}
 		if len(m.Modules) == 0 {
 			t.Errorf("%s: no modules", f)
+		}
+	}
+}
+
+// TestUnresolvedPaths: a variable in createOptions is placed at the JSON
+// path that holds it; where createOptions do not parse, or the variable is
+// a top-level key, its place is unknown ("").
+func TestUnresolvedPaths(t *testing.T) {
+	for _, c := range []struct{ opts, want string }{
+		{`{"HostConfig":{"Binds":["${PATH_PREFIX}/d:/d","$B:/e"]},"Env":["A=${PATH_PREFIX}"]}`,
+			"${PATH_PREFIX}@Env ${PATH_PREFIX}@HostConfig.Binds $B@HostConfig.Binds"},
+		{`{"HostConfig":{"${K}":true}}`, "${K}@HostConfig"},
+		{`{"${K}":{}}`, "${K}@"},
+		{`{"HostConfig":{"Memory":"${MEM}"}}`, "${MEM}@HostConfig.Memory"}, // read as edgeAgent reads "1024"
+		{`{"HostConfig":{"Memory":${MEM}}}`, "${MEM}@"},                    // does not parse as written
+	} {
+		text := `{"modulesContent":{"$edgeAgent":{"properties.desired":{"schemaVersion":"1.1","modules":{"m":{"settings":{
+			"image":"m:1","createOptions":` + strconv.Quote(c.opts) + `}}}}}}}`
+		m, err := Parse([]byte(text), "d.json", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, u := range m.Modules[0].Container().Unresolved {
+			got = append(got, u.Var+"@"+u.Path)
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s: %q, want %q", c.opts, got, c.want)
 		}
 	}
 }
