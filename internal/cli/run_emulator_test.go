@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,18 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
+// workloadDir is the one workload API folder of every emulator this test
+// binary starts: the IoT Hub client library signs through one workload
+// client per process, kept from the first module that connected, so a second
+// emulator with sockets elsewhere would never be reached.
+var workloadDir = sync.OnceValue(func() string {
+	dir, err := os.MkdirTemp("", "cli-workload-")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+})
+
 func startEmulator(t *testing.T, stateDir string) *emulator.Emulator {
 	t.Helper()
 	waitFor(t, "port 8883 to be free", 60*time.Second, func() bool {
@@ -60,8 +73,8 @@ func startEmulator(t *testing.T, stateDir string) *emulator.Emulator {
 		l.Close()
 		return true
 	})
-	emu, err := emulator.New(emulator.Config{StateDir: stateDir, MQTTAddr: "127.0.0.1:8883", ServiceAddr: "127.0.0.1:0",
-		Modules: map[string]emulator.ModuleIdentity{"readiness": {}}})
+	emu, err := emulator.New(emulator.Config{StateDir: stateDir, WorkloadDir: workloadDir(), MQTTAddr: "127.0.0.1:8883",
+		ServiceAddr: "127.0.0.1:0", Modules: map[string]emulator.ModuleIdentity{"readiness": {}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,10 @@ func simulateDay(t *testing.T, workloadDir, name string, modules int, flap bool)
 	defer client.Close()
 
 	var clockMu sync.Mutex
-	clock := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	// The day starts at the good device's own time (its snapshot's): a stable,
+	// healthy device then. Later, its 1.5 runtime has ended and its Edge CA
+	// expired, and the day would measure a failing device's report instead.
+	clock := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	now := func() time.Time {
 		clockMu.Lock()
 		defer clockMu.Unlock()

@@ -236,10 +236,11 @@ func TestMisconfigurations(t *testing.T) {
 			special: map[key]want{
 				{"metrics-endpoints", "edgeHub"}: fail("edgeHub metrics cannot be read", ":9600/metrics"),
 				// The checks that read edgeHub's metrics cannot decide.
-				{"edgehub-message-ttl", ""}:      {status: checks.Error, contains: []string{"edgeHub metrics"}},
-				{"edgehub-queue-backlog", ""}:    {status: checks.Error, contains: []string{"edgeHub metrics"}},
-				{"edgehub-messages-dropped", ""}: {status: checks.Error, contains: []string{"edgeHub metrics"}},
-				{"upstream-offline", ""}:         {status: checks.Error, contains: []string{"edgeHub metrics"}},
+				{"edgehub-message-ttl", ""}:        {status: checks.Error, contains: []string{"edgeHub metrics"}},
+				{"edgehub-queue-backlog", ""}:      {status: checks.Error, contains: []string{"edgeHub metrics"}},
+				{"edgehub-messages-dropped", ""}:   {status: checks.Error, contains: []string{"edgeHub metrics"}},
+				{"upstream-offline", ""}:           {status: checks.Error, contains: []string{"edgeHub metrics"}},
+				{"store-and-forward-capacity", ""}: {status: checks.Error, contains: []string{"edgeHub metrics"}},
 			},
 		},
 		{
@@ -247,6 +248,9 @@ func TestMisconfigurations(t *testing.T) {
 			setup: func(d *testenv.Device) {
 				d.EdgeAgent.Image = "mcr.microsoft.com/azureiotedge-agent:1.4.27"
 				d.EdgeHub.Image = "mcr.microsoft.com/azureiotedge-hub:1.4.27"
+				// The whole device is on 1.4: its edgeAgent reports 1.4 for
+				// itself and the daemon (no skew, only an ended release).
+				d.Agent.RuntimeVersion = "1.4.27"
 			},
 			special: map[key]want{
 				{"runtime-version-supported", "edgeAgent"}: fail("edgeAgent runs IoT Edge 1.4", "whose servicing ended on 2024-11-12", "move to 1.6"),
