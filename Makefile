@@ -21,7 +21,7 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 # the rest runs a second time, without -race, in a few seconds. Narrow it
 # while working, e.g. make test-e2e ENGINE_PKGS=./internal/e2e
 ENGINE_PKGS ?= ./...
-ENGINE_TIMEOUT ?= 20m
+ENGINE_TIMEOUT ?= 40m
 
 .PHONY: ci fmt-check vet lint tools test test-e2e
 
