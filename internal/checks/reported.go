@@ -154,7 +154,7 @@ var restartGivenUp = &Check{
 			case gone <= limit:
 				r.Status, r.Message = Pass, fmt.Sprintf("%s exited %s ago: edgeAgent restarts it after its back-off (at most %s)",
 					m.Name, gone.Round(time.Second), backoff)
-			case st.StartedAt.After(exited):
+			case st.StartedAt.After(exited.Add(time.Second)): // a process that exits at once can be recorded finished before started
 				r.Status, r.Message = Pass, fmt.Sprintf("%s was started again after it exited", m.Name)
 			default:
 				why := "edgeAgent is not bringing it back (reconciliation stuck, or its restart limit reached)"
