@@ -116,130 +116,92 @@ var unusedVolumes = &Check{
 	},
 }
 
-var containerEngineLogrotate = &Check{
+var runtimeImagesPrivateRegistry = &Check{
 	Meta: Meta{
-		ID: "container-engine-logrotate", Title: "Container logs are rotated",
-		Section: SecSolution, Seed: "Set up default logging driver", Severity: policy.Warning, Helpful: true,
-		IotedgeCheck: "container-engine-logrotate",
-		Decides: "Each module's effective log configuration (HostConfig.LogConfig, else the engine's default driver): json-file " +
-			"must set max-size and max-file; local and journald rotate by themselves; any other driver must be in allowedLogDrivers.",
-		Remediation: "Set a default that rotates in /etc/docker/daemon.json, e.g. {\"log-driver\": \"local\"} or {\"log-driver\": " +
-			"\"json-file\", \"log-opts\": {\"max-size\": \"10m\", \"max-file\": \"3\"}}, restart the engine and recreate the " +
-			"modules; or set LogConfig in each module's createOptions.",
-		Reference: seedRef("set-up-default-logging-driver"),
-		Needs:     []facts.Fact{NeedContainers},
-		Reads:     facts.CreateOptionsAt("HostConfig.LogConfig"),
-		Params: []policy.ParamSpec{{Name: "allowedLogDrivers", Kind: policy.StringList,
-			Default: []string{"json-file", "local", "journald"}, Doc: "log drivers accepted (json-file only with max-size and max-file)"}},
+		ID: "runtime-images-private-registry", Title: "Runtime images come from a private registry",
+		Section: SecContainers, Seed: "Store runtime containers in your private registry", Severity: policy.Info, Helpful: true,
+		Decides:     "edgeAgent's and edgeHub's images (as the deployment names them) must not come from mcr.microsoft.com.",
+		Remediation: "Import the azureiotedge-agent and azureiotedge-hub images into your registry (`az acr import`), and point the deployment and [agent] in /etc/aziot/config.toml at it.",
+		Reference:   seedRef("store-runtime-containers-in-your-private-registry"),
+		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.SettingImage},
 	},
 	Eval: func(in *Input) []Result {
-		allowed := in.Params.Strings("allowedLogDrivers")
 		var out []Result
-		for _, m := range in.Snap.Modules() {
-			drv := m.LogConfig.Type
-			if drv == "" && in.Snap.Engine == nil {
-				// From a deployment manifest: the engine's default is set on the device.
-				out = append(out, skip(m.Name, "%s logs with the engine's default driver, which is set on the device "+
-					"(/etc/docker/daemon.json), not in the manifest: set LogConfig in its createOptions to decide here", m.Name))
+		for _, name := range []string{facts.EdgeAgent, facts.EdgeHub} {
+			m := in.Snap.Module(name)
+			if m == nil {
+				out = append(out, skip(name, "no %s container (see modules-running)", name))
 				continue
 			}
-			if drv == "" {
-				drv = in.Snap.Engine.LoggingDriver
+			img := m.OriginalImage()
+			ref, err := parseImage(img)
+			if err == nil && ref.domain == "mcr.microsoft.com" {
+				out = append(out, fail(name, "%s's image %s comes from mcr.microsoft.com: the device depends on a public registry to recover", name, img).with("image", img))
+			} else {
+				out = append(out, pass(name, "%s's image %s comes from a private registry", name, img).with("image", img))
 			}
-			r := Result{Module: m.Name}.with("logDriver", drv).with("logOptions", rotationOptions(m.LogConfig.Config))
-			switch {
-			case !contains(allowed, drv):
-				r.Status, r.Message = Fail, fmt.Sprintf("%s logs with driver %q%s, which is not in allowedLogDrivers (%s)", m.Name, drv, engineDefault(m),
-					strings.Join(allowed, ", "))
-			case drv == "json-file":
-				var missing []string
-				for _, o := range []string{"max-size", "max-file"} {
-					if m.LogConfig.Config[o] == "" {
-						missing = append(missing, o)
-					}
-				}
-				if len(missing) > 0 {
-					r.Status, r.Message = Fail, fmt.Sprintf("%s logs with json-file%s without %s: its log grows until the disk is full",
-						m.Name, engineDefault(m), strings.Join(missing, " and "))
-				} else {
-					r.Status, r.Message = Pass, fmt.Sprintf("%s logs with json-file, max-size %s, max-file %s", m.Name,
-						m.LogConfig.Config["max-size"], m.LogConfig.Config["max-file"])
-				}
-			default:
-				r.Status, r.Message = Pass, fmt.Sprintf("%s logs with %s%s", m.Name, drv, engineDefault(m))
-			}
-			out = append(out, r)
 		}
 		return out
 	},
 }
 
-var moduleResourceLimits = &Check{
+var imageGarbageCollection = &Check{
 	Meta: Meta{
-		ID: "module-resource-limits", Title: "Modules have memory and CPU limits",
-		Section: SecSecurity, Seed: "Limit container access to host resources", Severity: policy.Critical,
-		Decides: "Each module's HostConfig must set Memory, and NanoCpus or CpuQuota.",
-		Remediation: "In the module's createOptions set HostConfig limits, e.g. {\"HostConfig\": {\"Memory\": 268435456, " +
-			"\"NanoCpus\": 500000000}}, sized from the module's observed use (edgeAgent_used_memory_bytes).",
-		Reference: seedRef("limit-container-access-to-host-resources"),
-		Needs:     []facts.Fact{NeedContainers},
-		Reads:     facts.CreateOptionsAt("HostConfig.Memory", "HostConfig.NanoCpus", "HostConfig.CpuQuota", "HostConfig.CpuPeriod"),
-		Params: []policy.ParamSpec{
-			{Name: "fixMemoryBytes", Kind: policy.Int, Max: 1 << 40, Default: 256 << 20,
-				Doc: "memory limit `fix` gives a module without one, marked for review (0: none)"},
-			{Name: "fixNanoCpus", Kind: policy.Int, Max: 1 << 40, Default: 500000000,
-				Doc: "CPU limit in billionths of a CPU `fix` gives a module without one, marked for review (0: none)"},
-		},
+		ID: "image-garbage-collection", Title: "Unused images are collected",
+		Section: SecContainers, Seed: "Configure image garbage collection", Severity: policy.Warning, Helpful: true,
+		Decides:     "Images used by no container (GET /system/df) must hold less than maxReclaimableBytes.",
+		Remediation: "Enable image garbage collection in /etc/aziot/config.toml ([image_garbage_collection] enabled = true, cleanup_recurrence, image_age_cleanup_threshold) or prune with `docker image prune -a`.",
+		Reference:   seedRef("configure-image-garbage-collection"),
+		Needs:       []facts.Fact{NeedContainers, NeedEngineInventory},
+		Params: []policy.ParamSpec{{Name: "maxReclaimableBytes", Kind: policy.Int, Max: 1 << 50, Default: 1 << 30,
+			Doc: "bytes of unused images tolerated"}},
 	},
 	Eval: func(in *Input) []Result {
-		var out []Result
-		for _, m := range in.Snap.Modules() {
-			var missing []string
-			if m.Memory <= 0 {
-				missing = append(missing, "memory")
-			}
-			if m.NanoCPUs <= 0 && m.CPUQuota <= 0 {
-				missing = append(missing, "CPU")
-			}
-			r := Result{Module: m.Name}.with("memoryBytes", m.Memory).with("nanoCpus", m.NanoCPUs).with("cpuQuota", m.CPUQuota)
-			if len(missing) > 0 {
-				r.Status, r.Message = Fail, fmt.Sprintf("%s has no %s limit: one runaway module can starve the runtime", m.Name,
-					strings.Join(missing, " and no "))
-			} else {
-				r.Status, r.Message = Pass, fmt.Sprintf("%s is limited to %s of memory and %s CPUs", m.Name, bytesIEC(m.Memory), cpus(m))
-			}
-			out = append(out, r)
+		e := in.Snap.Engine
+		max := int64(in.Params.Int("maxReclaimableBytes"))
+		if e.ImagesReclaimable < 0 {
+			return []Result{skip("", "the engine's disk usage (/system/df) could not be read")}
 		}
-		return out
+		unused, known := unusedImages(in.Snap)
+		r := Result{}.with("reclaimableBytes", e.ImagesReclaimable).with("maxReclaimableBytes", max)
+		inImages := "in images"
+		if known {
+			r = r.with("unusedImages", unused)
+			inImages = "in " + plural(unused, "image")
+		}
+		if e.ImagesReclaimable > max {
+			r.Status, r.Message = Fail, fmt.Sprintf("%s %s that no container uses could be reclaimed (more than %s)",
+				bytesIEC(e.ImagesReclaimable), inImages, bytesIEC(max))
+		} else {
+			r.Status, r.Message = Pass, fmt.Sprintf("%s in unused images (at most %s allowed)", bytesIEC(e.ImagesReclaimable), bytesIEC(max))
+		}
+		return []Result{r}
 	},
 }
 
-func cpus(m *facts.Container) string {
-	if m.NanoCPUs > 0 {
-		return fmt.Sprintf("%.2f", float64(m.NanoCPUs)/1e9)
+// unusedImages counts the images no container uses. The engine's image list
+// says -1 for an image's containers when it did not count them: such an
+// image is counted by the containers' image ids, when every container has
+// one; otherwise the count is unknown (known is false).
+func unusedImages(s *facts.Snapshot) (unused int, known bool) {
+	used := map[string]bool{}
+	byContainers := true
+	for i := range s.Containers {
+		if s.Containers[i].ImageID == "" {
+			byContainers = false
+		}
+		used[s.Containers[i].ImageID] = true
 	}
-	period := m.CPUPeriod
-	if period <= 0 {
-		period = 100000
-	}
-	return fmt.Sprintf("%.2f", float64(m.CPUQuota)/float64(period))
-}
-
-// rotationOptions keeps the log options that say how logs rotate; the others
-// (a splunk-token, a fluentd address) may be secrets and stay on the device.
-func rotationOptions(opts map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, k := range []string{"max-size", "max-file", "compress", "mode"} {
-		if v, ok := opts[k]; ok {
-			out[k] = v
+	for _, img := range s.Images {
+		switch {
+		case img.Containers == 0:
+			unused++
+		case img.Containers < 0 && !byContainers:
+			return 0, false
+		case img.Containers < 0 && !used[img.ID]:
+			unused++
 		}
 	}
-	return out
-}
-
-func engineDefault(m *facts.Container) string {
-	if m.LogConfig.Type == "" {
-		return " (the engine's default driver)"
-	}
-	return ""
+	return unused, true
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
 
 func TestImageTagsPinned(t *testing.T) {
@@ -139,105 +140,95 @@ func TestUnusedVolumes(t *testing.T) {
 	})
 }
 
-func TestContainerEngineLogrotate(t *testing.T) {
-	logs := func(module, driver string, opts map[string]string) func(*facts.Snapshot) {
-		return func(s *facts.Snapshot) { mod(s, module).LogConfig = facts.LogConfig{Type: driver, Config: opts} }
-	}
-	runCases(t, "container-engine-logrotate", []checkCase{
+func TestRuntimeImagesPrivateRegistry(t *testing.T) {
+	runCases(t, "runtime-images-private-registry", []checkCase{
 		{
-			name: "json-file with max-size and max-file passes",
+			name: "good device: both from the company registry",
 			want: []want{
-				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent logs with json-file, max-size 10m, max-file 3"},
-				{module: "edgeHub", status: checks.Pass, msg: "edgeHub logs with json-file"},
-				{module: "filter", status: checks.Pass, msg: "filter logs with json-file"},
-				{module: "sensor", status: checks.Pass, msg: "sensor logs with json-file"},
+				{module: "edgeAgent", status: checks.Pass, severity: policy.Info, msg: "edgeAgent's image contoso.azurecr.io/azureiotedge-agent:1.5.21 comes from a private registry"},
+				{module: "edgeHub", status: checks.Pass, msg: "edgeHub's image contoso.azurecr.io/azureiotedge-hub:1.5.21 comes from a private registry"},
 			},
 		},
 		{
-			name:   "json-file without max-file fails",
-			mutate: logs("filter", "json-file", map[string]string{"max-size": "10m"}),
-			want:   []want{{module: "filter", status: checks.Fail, msg: "filter logs with json-file without max-file: its log grows until the disk is full"}},
+			name:   "edgeHub from mcr.microsoft.com fails (as info)",
+			mutate: func(s *facts.Snapshot) { setImage(mod(s, "edgeHub"), "mcr.microsoft.com/azureiotedge-hub:1.5.21") },
+			want: []want{{module: "edgeHub", status: checks.Fail, severity: policy.Info,
+				msg: "edgeHub's image mcr.microsoft.com/azureiotedge-hub:1.5.21 comes from mcr.microsoft.com: the device depends on a public registry to recover"}},
 		},
 		{
-			name:   "json-file without options fails naming both",
-			mutate: logs("edgeHub", "json-file", map[string]string{}),
-			want:   []want{{module: "edgeHub", status: checks.Fail, msg: "without max-size and max-file"}},
+			name:   "by digest from mcr.microsoft.com fails too",
+			mutate: func(s *facts.Snapshot) { setImage(mod(s, "edgeAgent"), agentDigest) },
+			want:   []want{{module: "edgeAgent", status: checks.Fail, msg: "comes from mcr.microsoft.com"}},
 		},
 		{
-			name: "an empty type falls back to the engine's driver (json-file)",
+			name: "read as the deployment names it, not as the container was created",
 			mutate: func(s *facts.Snapshot) {
-				logs("sensor", "", nil)(s)
-				s.Engine.LoggingDriver = "json-file"
+				mod(s, "edgeAgent").Labels[facts.OriginalImageLabel] = "mcr.microsoft.com/azureiotedge-agent:1.5.21"
 			},
-			want: []want{{module: "sensor", status: checks.Fail, msg: "sensor logs with json-file (the engine's default driver) without max-size and max-file"}},
+			want: []want{{module: "edgeAgent", status: checks.Fail, msg: "mcr.microsoft.com/azureiotedge-agent:1.5.21 comes from mcr.microsoft.com"}},
 		},
 		{
-			name: "an empty type falls back to the engine's driver (local)",
-			mutate: func(s *facts.Snapshot) {
-				logs("sensor", "", nil)(s)
-				s.Engine.LoggingDriver = "local"
-			},
-			want: []want{{module: "sensor", status: checks.Pass, msg: "sensor logs with local"}},
-		},
-		{
-			name:   "local passes",
-			mutate: logs("filter", "local", nil),
-			want:   []want{{module: "filter", status: checks.Pass, msg: "filter logs with local"}},
-		},
-		{
-			name:   "journald passes",
-			mutate: logs("filter", "journald", map[string]string{"tag": "{{.Name}}"}),
-			want:   []want{{module: "filter", status: checks.Pass, msg: "filter logs with journald"}},
-		},
-		{
-			name:   "syslog fails",
-			mutate: logs("filter", "syslog", map[string]string{"syslog-address": "udp://10.0.0.5:514"}),
-			want: []want{{module: "filter", status: checks.Fail,
-				msg: `filter logs with driver "syslog", which is not in allowedLogDrivers (json-file, local, journald)`}},
-		},
-		{
-			name:   "syslog passes when allowed",
-			mutate: logs("filter", "syslog", map[string]string{"syslog-address": "udp://10.0.0.5:514"}),
-			policy: `{"checks":{"container-engine-logrotate":{"params":{"allowedLogDrivers":["json-file","local","journald","syslog"]}}}}`,
-			want:   []want{{module: "filter", status: checks.Pass, msg: "filter logs with syslog"}},
+			name:   "no edgeHub: skip for it",
+			mutate: func(s *facts.Snapshot) { removeContainer(s, "edgeHub") },
+			want:   []want{{module: "edgeHub", status: checks.Skip, msg: "no edgeHub container"}},
 		},
 	})
 }
 
-func TestModuleResourceLimits(t *testing.T) {
-	runCases(t, "module-resource-limits", []checkCase{
+func TestImageGarbageCollection(t *testing.T) {
+	reclaimable := func(n int64) func(*facts.Snapshot) {
+		return func(s *facts.Snapshot) {
+			s.Engine.ImagesReclaimable = n
+			s.Images = append(s.Images,
+				facts.Image{ID: "sha256:aa", RepoTags: []string{"contoso.azurecr.io/filter:2.3.0"}, Size: n / 2, Containers: 0},
+				facts.Image{ID: "sha256:bb", RepoTags: []string{"contoso.azurecr.io/filter:2.2.9"}, Size: n / 2, Containers: 0})
+		}
+	}
+	runCases(t, "image-garbage-collection", []checkCase{
+		{name: "good device", want: []want{{status: checks.Pass, severity: policy.Warning, msg: "0 B in unused images (at most 1.0 GiB allowed)"}}},
 		{
-			name: "memory and CPU set pass (NanoCpus or CpuQuota)",
-			want: []want{
-				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent is limited to 256.0 MiB of memory and 0.50 CPUs"},
-				{module: "edgeHub", status: checks.Pass, msg: "edgeHub is limited to 512.0 MiB of memory and 1.00 CPUs"},
-				{module: "filter", status: checks.Pass, msg: "filter is limited to 128.0 MiB of memory and 0.25 CPUs"},
-				{module: "sensor", status: checks.Pass, msg: "sensor is limited to 64.0 MiB of memory and 0.50 CPUs"},
-			},
+			name: "2 GiB reclaimable fails", mutate: reclaimable(2 * gib),
+			want: []want{{status: checks.Fail, severity: policy.Warning, msg: "2.0 GiB in 2 images that no container uses could be reclaimed (more than 1.0 GiB)"}},
+		},
+		{name: "exactly the limit passes", mutate: reclaimable(gib), want: []want{{status: checks.Pass, msg: "1.0 GiB in unused images"}}},
+		{
+			name: "limit raised by policy", mutate: reclaimable(2 * gib),
+			policy: `{"checks":{"image-garbage-collection":{"params":{"maxReclaimableBytes":4294967296}}}}`,
+			want:   []want{{status: checks.Pass, msg: "at most 4.0 GiB allowed"}},
 		},
 		{
-			name:   "CpuQuota without CpuPeriod uses the default period",
-			mutate: func(s *facts.Snapshot) { mod(s, "sensor").CPUPeriod = 0 },
-			want:   []want{{module: "sensor", status: checks.Pass, msg: "and 0.50 CPUs"}},
+			name:   "unknown disk usage: skip",
+			mutate: func(s *facts.Snapshot) { s.Engine.ImagesReclaimable = -1 },
+			want:   []want{{status: checks.Skip, msg: "the engine's disk usage (/system/df) could not be read"}},
 		},
+		{name: "the development profile reports it as info", mutate: reclaimable(2 * gib), policy: `{"profile":"development"}`,
+			want: []want{{status: checks.Fail, severity: policy.Info, msg: "could be reclaimed"}}},
 		{
-			name:   "no memory limit fails",
-			mutate: func(s *facts.Snapshot) { mod(s, "filter").Memory = 0 },
-			want: []want{{module: "filter", status: checks.Fail,
-				msg: "filter has no memory limit: one runaway module can starve the runtime"}},
-		},
-		{
-			name:   "no CPU limit fails",
-			mutate: func(s *facts.Snapshot) { mod(s, "sensor").CPUQuota = 0 },
-			want:   []want{{module: "sensor", status: checks.Fail, msg: "sensor has no CPU limit"}},
-		},
-		{
-			name: "neither fails naming both",
+			// A real engine's image list says -1 containers for every image
+			// (it counts them only for /system/df): not "0 images".
+			name: "-1 containers per image: counted from the containers' image ids",
 			mutate: func(s *facts.Snapshot) {
-				c := mod(s, "edgeHub")
-				c.Memory, c.NanoCPUs = 0, 0
+				for i := range s.Containers {
+					s.Containers[i].ImageID = "sha256:in-use"
+				}
+				s.Images = []facts.Image{{ID: "sha256:in-use", Size: 5, Containers: -1}}
+				reclaimable(2 * gib)(s)
+				for i := range s.Images {
+					s.Images[i].Containers = -1
+				}
 			},
-			want: []want{{module: "edgeHub", status: checks.Fail, msg: "edgeHub has no memory and no CPU limit"}},
+			want: []want{{status: checks.Fail, msg: "2.0 GiB in 2 images that no container uses could be reclaimed"}},
+		},
+		{
+			name: "-1 containers and containers without image ids: no count rather than a wrong one",
+			mutate: func(s *facts.Snapshot) {
+				reclaimable(2 * gib)(s)
+				for i := range s.Images {
+					s.Images[i].Containers = -1
+				}
+				s.Containers[0].ImageID = ""
+			},
+			want: []want{{status: checks.Fail, msg: "2.0 GiB in images that no container uses could be reclaimed (more than 1.0 GiB)"}},
 		},
 	})
 }

@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -84,3 +85,55 @@ func prevScrape(in *Input, name string) *facts.Scrape {
 }
 
 const noBaseline = "first cycle: no baseline yet to compare counters with; the next cycle will tell"
+
+// counterCheck builds a check that fails when counters grew since the last cycle.
+func counterCheck(meta Meta, source string, counters []counterSpec) *Check {
+	meta.History = max(meta.History, 1) // the previous cycle's counters
+	return &Check{Meta: meta, Eval: func(in *Input) []Result {
+		cur := in.Snap.Metrics[source]
+		prev := prevScrape(in, source)
+		var grew []string
+		ev := map[string]any{}
+		totalResets := 0
+		for _, c := range counters {
+			d, baseline, resets := counterDelta(prev, cur, c.name, c.match)
+			if !baseline {
+				msg := noBaseline
+				if in.Prev != nil {
+					msg = "the previous cycle has no usable " + source + " metrics: nothing to compare counters with yet"
+				}
+				return []Result{pass("", "%s", msg).with("baseline", false)}
+			}
+			if c.exclude != nil {
+				dx, _, _ := counterDelta(prev, cur, c.name, c.exclude)
+				d -= dx
+			}
+			totalResets += resets
+			ev[c.label] = d
+			if d > 0 {
+				grew = append(grew, fmt.Sprintf("%.0f %s", d, c.label))
+				if d == 1 {
+					grew[len(grew)-1] = "1 " + c.one
+				}
+			}
+		}
+		r := Result{Evidence: ev}.with("since", in.Prev.Time).with("counterResets", totalResets)
+		if len(grew) > 0 {
+			r.Status, r.Message = Fail, fmt.Sprintf("since the last cycle: %s", strings.Join(grew, ", "))
+		} else {
+			r.Status, r.Message = Pass, "no growth since the last cycle"
+			if totalResets > 0 {
+				r.Message += " (the process restarted: counters reset)"
+			}
+		}
+		return []Result{r}
+	}}
+}
+
+type counterSpec struct {
+	name    string
+	match   map[string]string
+	exclude map[string]string // a subset of match to subtract
+	label   string            // plural: "messages dropped"
+	one     string            // singular: "message dropped"
+}

@@ -1,9 +1,11 @@
 package checks
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -37,20 +39,6 @@ var upstreamProtocolConsistent = &Check{
 		}
 		return []Result{r}
 	},
-}
-
-func shownProtocol(c *facts.Container, p string) string {
-	if v, ok := c.EnvValue("UpstreamProtocol"); !ok || v == "" {
-		return p + " (UpstreamProtocol unset: the default)"
-	}
-	return p
-}
-
-func upstreamProtocol(c *facts.Container) string {
-	if v, ok := c.EnvValue("UpstreamProtocol"); ok && v != "" {
-		return v
-	}
-	return "Amqp"
 }
 
 func storageCheck(id, module, title string) *Check {
@@ -343,3 +331,181 @@ func moduleFields(module string, fields ...string) []facts.Setting {
 	}
 	return out
 }
+
+var edgehubProtocolHeads = &Check{
+	Meta: Meta{
+		ID: "edgehub-protocol-heads", Title: "Unused protocol heads are disabled",
+		Section: SecDeployment, Seed: "Disable unused protocols", Severity: policy.Info, Helpful: true,
+		Decides: "Reads edgeHub's amqpSettings__enabled, mqttSettings__enabled and httpSettings__enabled (enabled unless false); " +
+			"when protocolsInUse is set, a head that is enabled but not listed fails.",
+		Remediation: "Set amqpSettings__enabled or mqttSettings__enabled to false in edgeHub's env for protocols no module or downstream device uses (keep httpSettings__enabled: metrics and the API use it).",
+		Reference:   seedRef("disable-unused-protocols"),
+		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.ModuleSetting(facts.EdgeHub, facts.SettingEnv)},
+		Params: []policy.ParamSpec{{Name: "protocolsInUse", Kind: policy.StringList, Default: []string{},
+			Doc: "protocol heads modules and devices use: amqp, mqtt, http (empty: only report)"}},
+	},
+	Eval: func(in *Input) []Result {
+		hub := in.Snap.Module(facts.EdgeHub)
+		if hub == nil {
+			return []Result{skip(facts.EdgeHub, "no edgeHub container (see modules-running)")}
+		}
+		inUse := in.Params.Strings("protocolsInUse")
+		var enabled, unused []string
+		for _, head := range []string{"amqp", "mqtt", "http"} {
+			v, _ := hub.EnvValue(head + "Settings__enabled")
+			if !strings.EqualFold(strings.TrimSpace(v), "false") {
+				enabled = append(enabled, head)
+				if len(inUse) > 0 && !containsFold(inUse, head) {
+					unused = append(unused, head)
+				}
+			}
+		}
+		r := Result{Module: facts.EdgeHub}.with("enabled", enabled).with("protocolsInUse", inUse)
+		switch {
+		case len(unused) > 0:
+			r.Status, r.Message = Fail, fmt.Sprintf("edgeHub has the %s head(s) enabled, which protocolsInUse does not list", strings.Join(unused, ", "))
+		case len(inUse) == 0:
+			r.Status, r.Message = Pass, fmt.Sprintf("edgeHub has the %s heads enabled (set protocolsInUse to check them)", strings.Join(enabled, ", "))
+		default:
+			r.Status, r.Message = Pass, fmt.Sprintf("edgeHub enables only heads in use (%s)", strings.Join(enabled, ", "))
+		}
+		return []Result{r}
+	},
+}
+
+func containsFold(l []string, s string) bool {
+	for _, e := range l {
+		if strings.EqualFold(e, s) {
+			return true
+		}
+	}
+	return false
+}
+
+var moduleUpdateMode = &Check{
+	Meta: Meta{
+		ID: "module-update-mode", Title: "How module updates are applied",
+		Section: SecDeployment, Seed: "Configure how updates to modules are applied", Severity: policy.Info,
+		Decides:     "Reports edgeAgent's ModuleUpdateMode; fails (as info) when it is not WaitForAllPulls, so that a failed pull stops modules one by one.",
+		Remediation: "Set ModuleUpdateMode=WaitForAllPulls in edgeAgent's env so that no module stops before every new image is pulled.",
+		Reference:   seedRef("configure-how-updates-to-modules-are-applied"),
+		Needs:       []facts.Fact{NeedContainers},
+		Reads:       []facts.Setting{facts.ModuleSetting(facts.EdgeAgent, facts.SettingEnv)},
+	},
+	Eval: func(in *Input) []Result {
+		agent := in.Snap.Module(facts.EdgeAgent)
+		if agent == nil {
+			return []Result{skip(facts.EdgeAgent, "no edgeAgent container (see modules-running)")}
+		}
+		v, _ := agent.EnvValue("ModuleUpdateMode")
+		r := Result{Module: facts.EdgeAgent}.with("moduleUpdateMode", v)
+		if strings.EqualFold(v, "WaitForAllPulls") {
+			r.Status, r.Message = Pass, "edgeAgent waits for all pulls before updating modules"
+		} else {
+			r.Status, r.Message = Fail, fmt.Sprintf("edgeAgent's ModuleUpdateMode is %s: modules are updated one by one as their images arrive",
+				orName(v, "unset (the default, NonBlocking)"))
+		}
+		return []Result{r}
+	},
+}
+
+// twinLimit is the module twin (and so the deployment manifest) limit.
+const twinLimit = 32 * 1024
+
+var deploymentTwinSize = &Check{
+	Meta: Meta{
+		ID: "deployment-twin-size", Title: "Deployment fits edgeAgent's twin",
+		Section: SecDeployment, Seed: "Be mindful of twin size limits when using custom modules", Severity: policy.Warning, Helpful: true,
+		Decides: "Estimates each module's size in edgeAgent's desired properties from what the container shows (image, env names " +
+			"and value lengths, binds, port bindings, limits, labels, plus the fixed settings) and fails when the total reaches " +
+			"warnRatio of the 32 KB twin limit.",
+		Remediation: "Shrink the deployment: move large createOptions and env out of the manifest (into module twins or files), drop unused modules, or split the solution.",
+		Reference:   seedRef("be-mindful-of-twin-size-limits-when-using-custom-modules"),
+		Needs:       []facts.Fact{NeedContainers},
+		Params:      []policy.ParamSpec{{Name: "warnRatio", Kind: policy.Ratio, Default: 0.75, Doc: "share of the 32 KB limit that fails"}},
+	},
+	Eval: func(in *Input) []Result {
+		total := 600 // $edgeAgent's fixed runtime and schema settings
+		type entry struct {
+			Name  string `json:"name"`
+			Bytes int    `json:"bytes"`
+		}
+		var per []entry
+		for _, m := range in.Snap.Modules() {
+			n := estimateModuleBytes(m)
+			total += n
+			per = append(per, entry{m.Name, n})
+		}
+		sort.Slice(per, func(i, j int) bool { return per[i].Bytes > per[j].Bytes })
+		if len(per) > 5 {
+			per = per[:5]
+		}
+		ratio := float64(total) / twinLimit
+		r := Result{}.with("estimatedBytes", total).with("limitBytes", twinLimit).with("largest", per)
+		if ratio >= in.Params.Float("warnRatio") {
+			r.Status, r.Message = Fail, fmt.Sprintf("the deployment takes about %s of edgeAgent's twin, %.0f%% of the 32 KB limit", bytesIEC(int64(total)), 100*ratio)
+		} else {
+			r.Status, r.Message = Pass, fmt.Sprintf("the deployment takes about %s of edgeAgent's twin (%.0f%% of 32 KB)", bytesIEC(int64(total)), 100*ratio)
+		}
+		return []Result{r}
+	},
+}
+
+// estimateModuleBytes approximates a module's JSON in edgeAgent's desired
+// properties: settings.image, createOptions, env and the fixed fields.
+func estimateModuleBytes(m *facts.Container) int {
+	n := 180 + len(m.Name) + len(m.OriginalImage()) // version, type, status, restartPolicy, settings keys
+	for k, v := range m.Env {
+		if strings.HasPrefix(k, "IOTEDGE_") || k == "PATH" || k == "RuntimeLogLevel" || k == "HOME" {
+			continue // added by the runtime or the image, not the deployment
+		}
+		n += len(k) + len(v) + 16
+	}
+	create := map[string]any{}
+	var binds []string
+	for _, mt := range m.Mounts {
+		if mt.Type == "bind" && !strings.HasSuffix(mt.Destination, "workload.sock") && !strings.HasSuffix(mt.Destination, "mgmt.sock") {
+			binds = append(binds, mt.Source+":"+mt.Destination)
+		}
+	}
+	if len(binds) > 0 {
+		create["Binds"] = binds
+	}
+	if len(m.Ports) > 0 {
+		create["PortBindings"] = m.Ports
+	}
+	if m.Memory > 0 {
+		create["Memory"] = m.Memory
+	}
+	if m.NanoCPUs > 0 {
+		create["NanoCpus"] = m.NanoCPUs
+	}
+	if m.LogConfig.Type != "" {
+		create["LogConfig"] = m.LogConfig
+	}
+	labels := map[string]string{}
+	for k, v := range m.Labels {
+		if !strings.HasPrefix(k, "net.azure-devices.edge.") {
+			labels[k] = v
+		}
+	}
+	if len(labels) > 0 {
+		create["Labels"] = labels
+	}
+	if b, err := json.Marshal(create); err == nil && len(create) > 0 {
+		n += len(b) * 12 / 10 // createOptions is a JSON string: quotes are escaped
+	}
+	return n
+}
+
+var edgehubMessageTTL = counterCheck(Meta{
+	ID: "edgehub-message-ttl", Title: "No messages expire in edgeHub",
+	Section: SecDeployment, Seed: "Reduce storage time for messages", Severity: policy.Warning, Helpful: true,
+	Decides:     "edgehub_messages_dropped_total{reason=\"ttl_expiry\"} must not grow between cycles.",
+	Remediation: "Messages waited longer than edgeHub's timeToLiveSecs: restore upstream connectivity, or raise storeAndForwardConfiguration.timeToLiveSecs (and the disk it needs).",
+	Reference:   seedRef("reduce-storage-time-for-messages"),
+	Needs:       []facts.Fact{NeedEdgeHubStats},
+}, facts.EdgeHub, []counterSpec{
+	{name: "edgehub_messages_dropped_total", match: map[string]string{"reason": "ttl_expiry"}, label: "messages expired", one: "message expired"},
+})

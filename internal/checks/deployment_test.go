@@ -1,11 +1,14 @@
 package checks_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
 
 func TestUpstreamProtocolConsistent(t *testing.T) {
@@ -414,4 +417,253 @@ func TestModulesRunning(t *testing.T) {
 			want: []want{{module: "filter", status: checks.Pass, msg: "filter is running"}},
 		},
 	})
+}
+
+func TestEdgehubProtocolHeads(t *testing.T) {
+	disable := func(heads ...string) func(*facts.Snapshot) {
+		return func(s *facts.Snapshot) {
+			for _, h := range heads {
+				setEnv(mod(s, "edgeHub"), h+"Settings__enabled", "false")
+			}
+		}
+	}
+	inUse := func(p ...string) string {
+		return `{"checks":{"edgehub-protocol-heads":{"params":{"protocolsInUse":["` + strings.Join(p, `","`) + `"]}}}}`
+	}
+	runCases(t, "edgehub-protocol-heads", []checkCase{
+		{
+			name: "good device: every head enabled, only reported",
+			want: []want{{module: "edgeHub", status: checks.Pass, severity: policy.Info,
+				msg: "edgeHub has the amqp, mqtt, http heads enabled (set protocolsInUse to check them)"}},
+		},
+		{
+			name:   "mqtt enabled but not in use fails (as info)",
+			policy: inUse("amqp", "http"),
+			want: []want{{module: "edgeHub", status: checks.Fail, severity: policy.Info,
+				msg: "edgeHub has the mqtt head(s) enabled, which protocolsInUse does not list"}},
+		},
+		{
+			name:   "unused heads disabled (the value in any case)",
+			mutate: func(s *facts.Snapshot) { setEnv(mod(s, "edgeHub"), "mqttSettings__enabled", "False") },
+			policy: inUse("amqp", "http"),
+			want:   []want{{module: "edgeHub", status: checks.Pass, msg: "edgeHub enables only heads in use (amqp, http)"}},
+		},
+		{
+			name:   "the variable name is read case-insensitively",
+			mutate: func(s *facts.Snapshot) { setEnv(mod(s, "edgeHub"), "MQTTSETTINGS__ENABLED", "false") },
+			policy: inUse("amqp", "http"),
+			want:   []want{{module: "edgeHub", status: checks.Pass, msg: "only heads in use"}},
+		},
+		{
+			name:   "two unused heads",
+			mutate: disable("mqtt"),
+			policy: inUse("mqtt"),
+			want:   []want{{module: "edgeHub", status: checks.Fail, msg: "the amqp, http head(s) enabled"}},
+		},
+		{
+			name:   "no edgeHub: skip",
+			mutate: func(s *facts.Snapshot) { removeContainer(s, "edgeHub") },
+			want:   []want{{module: "edgeHub", status: checks.Skip, msg: "no edgeHub container"}},
+		},
+	})
+}
+
+func TestModuleUpdateMode(t *testing.T) {
+	runCases(t, "module-update-mode", []checkCase{
+		{name: "good device: WaitForAllPulls", want: []want{{module: "edgeAgent", status: checks.Pass, severity: policy.Info, msg: "edgeAgent waits for all pulls before updating modules"}}},
+		{
+			name:   "unset fails as info",
+			mutate: func(s *facts.Snapshot) { delete(mod(s, "edgeAgent").Env, "ModuleUpdateMode") },
+			want: []want{{module: "edgeAgent", status: checks.Fail, severity: policy.Info,
+				msg: "edgeAgent's ModuleUpdateMode is unset (the default, NonBlocking): modules are updated one by one"}},
+		},
+		{
+			name:   "NonBlocking set explicitly",
+			mutate: func(s *facts.Snapshot) { setEnv(mod(s, "edgeAgent"), "ModuleUpdateMode", "NonBlocking") },
+			want:   []want{{module: "edgeAgent", status: checks.Fail, msg: "edgeAgent's ModuleUpdateMode is NonBlocking"}},
+		},
+		{
+			name: "name and value in any case",
+			mutate: func(s *facts.Snapshot) {
+				delete(mod(s, "edgeAgent").Env, "ModuleUpdateMode")
+				setEnv(mod(s, "edgeAgent"), "moduleupdatemode", "waitforallpulls")
+			},
+			want: []want{{module: "edgeAgent", status: checks.Pass, msg: "waits for all pulls"}},
+		},
+		{
+			name:   "no edgeAgent: skip",
+			mutate: func(s *facts.Snapshot) { removeContainer(s, "edgeAgent") },
+			want:   []want{{module: "edgeAgent", status: checks.Skip, msg: "no edgeAgent container"}},
+		},
+		{
+			name:   "severity raised to warning by policy",
+			mutate: func(s *facts.Snapshot) { delete(mod(s, "edgeAgent").Env, "ModuleUpdateMode") },
+			policy: `{"checks":{"module-update-mode":{"severity":"warning"}}}`,
+			want:   []want{{module: "edgeAgent", status: checks.Fail, severity: policy.Warning, msg: "unset"}},
+		},
+	})
+}
+
+func TestDeploymentTwinSize(t *testing.T) {
+	bigEnv := func(n int) func(*facts.Snapshot) {
+		return func(s *facts.Snapshot) { setEnv(mod(s, "sensor"), "PublishedNodes", strings.Repeat("x", n)) }
+	}
+	runCases(t, "deployment-twin-size", []checkCase{
+		{name: "good device", want: []want{{status: checks.Pass, severity: policy.Warning, msg: "the deployment takes about 3.1 KiB of edgeAgent's twin (10% of 32 KB)"}}},
+		{
+			name:   "a 24 KB setting in one module's env fails",
+			mutate: bigEnv(24 * 1024),
+			want:   []want{{status: checks.Fail, severity: policy.Warning, msg: "of edgeAgent's twin, 85% of the 32 KB limit"}},
+		},
+		{
+			name:   "20 KB stays under 75%",
+			mutate: bigEnv(20 * 1024),
+			want:   []want{{status: checks.Pass, msg: "(72% of 32 KB)"}},
+		},
+		{
+			name:   "warnRatio lowered by policy",
+			mutate: bigEnv(20 * 1024),
+			policy: `{"checks":{"deployment-twin-size":{"params":{"warnRatio":0.5}}}}`,
+			want:   []want{{status: checks.Fail, msg: "72% of the 32 KB limit"}},
+		},
+		{
+			name: "the runtime's own env and the workload socket do not count",
+			mutate: func(s *facts.Snapshot) {
+				for _, m := range s.Modules() {
+					setEnv(m, "IOTEDGE_WORKLOADURI", strings.Repeat("u", 4096))
+					setEnv(m, "PATH", strings.Repeat("p", 4096))
+				}
+			},
+			want: []want{{status: checks.Pass, msg: "about 3.1 KiB"}},
+		},
+		{
+			name: "createOptions binds count",
+			mutate: func(s *facts.Snapshot) {
+				for i := 0; i < 150; i++ {
+					src := "/srv/line3/data/sensor-" + strings.Repeat("d", 100)
+					mod(s, "sensor").Mounts = append(mod(s, "sensor").Mounts, facts.Mount{Type: "bind", Source: src, Destination: src, RW: true})
+				}
+			},
+			want: []want{{status: checks.Fail, msg: "of the 32 KB limit"}},
+		},
+		{name: "the development profile reports it as info", mutate: bigEnv(24 * 1024), policy: `{"profile":"development"}`,
+			want: []want{{status: checks.Fail, severity: policy.Info, msg: "85% of the 32 KB limit"}}},
+	})
+
+	// The evidence names the largest modules, largest first.
+	s := goodDevice(t)
+	bigEnv(24 * 1024)(s)
+	f := only(t, byID(runAll(s, decodePolicy(t, "")), "deployment-twin-size"))
+	b, _ := jsonString(f.Evidence["largest"])
+	if !strings.HasPrefix(b, `[{"name":"sensor","bytes":`) {
+		t.Errorf("largest = %s, want sensor first", b)
+	}
+	if strings.Contains(b, "xxxx") {
+		t.Error("the evidence carries an env value")
+	}
+}
+
+func TestEdgehubMessageTTL(t *testing.T) {
+	before := all(dropped(instA, "no_route", 10), dropped(instA, "ttl_expiry", 100))
+	runCycles(t, "edgehub-message-ttl", []cycleCase{
+		{name: "first cycle: no baseline", now: before, want: []want{{status: checks.Pass, severity: policy.Warning, msg: "first cycle: no baseline yet"}}},
+		{
+			name:    "messages expired",
+			earlier: []func(*facts.Snapshot){before},
+			now:     all(dropped(instA, "no_route", 10), dropped(instA, "ttl_expiry", 115)),
+			want:    []want{{status: checks.Fail, severity: policy.Warning, msg: "since the last cycle: 15 messages expired"}},
+		},
+		{
+			name:    "other drops are edgehub-messages-dropped's",
+			earlier: []func(*facts.Snapshot){before},
+			now:     all(dropped(instA, "no_route", 30), dropped(instA, "ttl_expiry", 100)),
+			want:    []want{{status: checks.Pass, msg: "no growth since the last cycle"}},
+		},
+		{
+			name:    "edgeHub restarted: no alarm",
+			earlier: []func(*facts.Snapshot){before},
+			now:     all(dropped(instB, "no_route", 0), dropped(instB, "ttl_expiry", 0)),
+			want:    []want{{status: checks.Pass, msg: "counters reset"}},
+		},
+		{
+			name:    "the development profile reports it as info",
+			earlier: []func(*facts.Snapshot){before},
+			now:     all(dropped(instA, "no_route", 10), dropped(instA, "ttl_expiry", 115)),
+			policy:  `{"profile":"development"}`,
+			want:    []want{{status: checks.Fail, severity: policy.Info, msg: "15 messages expired"}},
+		},
+	})
+}
+
+// TestModulesRunningStarts covers the restart-rate part of modules-running:
+// how often edgeAgent started a module across the snapshots of the last hour.
+func TestModulesRunningStarts(t *testing.T) {
+	m := func(v float64) map[string]float64 { return map[string]float64{"filter": v, "sensor": 1} }
+	runCycles(t, "modules-running", []cycleCase{
+		{
+			name: "first cycle: the container's own restart count decides",
+			now:  starts(instA, m(40)),
+			want: []want{{module: "filter", status: checks.Pass, severity: policy.Critical, msg: "filter is running (0 restarts)"}},
+		},
+		{
+			name:    "7 starts in 15 minutes is a restart loop",
+			earlier: []func(*facts.Snapshot){starts(instA, m(2)), starts(instA, m(5)), starts(instA, m(8))},
+			now:     starts(instA, m(9)),
+			want: []want{{module: "filter", status: checks.Fail, severity: policy.Critical,
+				msg: "filter is restart-looping: edgeAgent started it 7 times in the last 15m0s (more than 3 per hour)"}},
+		},
+		{
+			name:    "3 starts in 15 minutes is not",
+			earlier: []func(*facts.Snapshot){starts(instA, m(2)), starts(instA, m(3)), starts(instA, m(4))},
+			now:     starts(instA, m(5)),
+			want:    []want{{module: "filter", status: checks.Pass, msg: "filter is running"}},
+		},
+		{
+			name:    "edgeAgent restarted: its counters start again, no loop",
+			earlier: []func(*facts.Snapshot){starts(instA, m(30)), starts(instA, m(30)), starts(instA, m(30))},
+			now:     starts(instB, m(1)),
+			want:    []want{{module: "filter", status: checks.Pass, msg: "filter is running"}},
+		},
+		{
+			name:    "edgeAgent restarted and then started filter 5 times",
+			earlier: []func(*facts.Snapshot){starts(instA, m(30)), starts(instB, m(1))},
+			now:     starts(instB, m(5)),
+			want:    []want{{module: "filter", status: checks.Fail, msg: "edgeAgent started it 5 times in the last 10m0s"}},
+		},
+		{
+			name:    "starts older than an hour do not count",
+			every:   45 * time.Minute,
+			earlier: []func(*facts.Snapshot){starts(instA, m(0)), starts(instA, m(8))},
+			now:     starts(instA, m(10)),
+			want:    []want{{module: "filter", status: checks.Pass, msg: "filter is running"}},
+		},
+		{
+			name:    "maxRestartsPerHour from policy",
+			earlier: []func(*facts.Snapshot){starts(instA, m(2))},
+			now:     starts(instA, m(4)),
+			policy:  `{"checks":{"modules-running":{"params":{"maxRestartsPerHour":1}}}}`,
+			want:    []want{{module: "filter", status: checks.Fail, msg: "started it 2 times in the last 5m0s (more than 1 per hour)"}},
+		},
+	})
+
+	// The window and the count are in the evidence.
+	in := cycleInput(t, cycleCase{earlier: []func(*facts.Snapshot){starts(instA, m(2))}, now: starts(instA, m(3))})
+	for _, f := range byID(checks.Run(checks.All(), in, decodePolicy(t, "")), "modules-running") {
+		if f.Module == "filter" && (f.Evidence["startsInWindow"] != 1.0 || f.Evidence["window"] != "5m0s") {
+			t.Errorf("filter evidence %v, want 1 start in 5m0s", f.Evidence)
+		}
+	}
+}
+
+func starts(inst string, perModule map[string]float64) func(*facts.Snapshot) {
+	return func(s *facts.Snapshot) {
+		for m, v := range perModule {
+			addSample(s, facts.EdgeAgent, "edgeAgent_module_start_total", map[string]string{"module_name": m, "instance_number": inst}, v)
+		}
+	}
+}
+
+func jsonString(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
 }

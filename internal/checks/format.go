@@ -40,3 +40,11 @@ func roundTo(f float64, places int) float64 {
 }
 
 func isIP(s string) bool { return net.ParseIP(s) != nil }
+
+// orName writes s, or def when s is empty ("unset", "latest").
+func orName(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -222,3 +222,90 @@ const (
 	gib = int64(1) << 30
 	mib = int64(1) << 20
 )
+
+// cycleCase is a case of a check that compares cycles: earlier mutate the
+// good device for the earlier cycles, oldest first, every apart (5 minutes by
+// default); the last of them is Prev. now mutates the current cycle.
+type cycleCase struct {
+	name    string
+	earlier []func(*facts.Snapshot)
+	every   time.Duration
+	now     func(*facts.Snapshot)
+	policy  string
+	want    []want
+}
+
+func cycleInput(tb testing.TB, tc cycleCase) checks.Input {
+	tb.Helper()
+	every := tc.every
+	if every == 0 {
+		every = 5 * time.Minute
+	}
+	n := len(tc.earlier)
+	var hist []*facts.Snapshot
+	for i, f := range tc.earlier {
+		s := goodDevice(tb)
+		s.Time = snapTime.Add(-time.Duration(n-i) * every)
+		for _, sc := range s.Metrics {
+			sc.Time = s.Time
+		}
+		if f != nil {
+			f(s)
+		}
+		hist = append(hist, s)
+	}
+	cur := goodDevice(tb)
+	if tc.now != nil {
+		tc.now(cur)
+	}
+	in := checks.Input{Snap: cur, History: hist, Self: "edgeReadiness"}
+	if n > 0 {
+		in.Prev = hist[n-1]
+	}
+	return in
+}
+
+func runCycles(t *testing.T, id string, cases []cycleCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := byID(checks.Run(checks.All(), cycleInput(t, tc), decodePolicy(t, tc.policy)), id)
+			if len(got) == 0 {
+				t.Fatalf("no %s finding at all", id)
+			}
+			expectFindings(t, got, tc.want)
+		})
+	}
+}
+
+// counter adds samples of a counter: pairs of labels and values.
+func counter(endpoint, name string, series ...any) func(*facts.Snapshot) {
+	return func(s *facts.Snapshot) {
+		for i := 0; i < len(series); i += 2 {
+			l := map[string]string{}
+			for k, v := range series[i].(map[string]string) {
+				l[k] = v
+			}
+			addSample(s, endpoint, name, l, series[i+1].(float64))
+		}
+	}
+}
+
+func all(fs ...func(*facts.Snapshot)) func(*facts.Snapshot) {
+	return func(s *facts.Snapshot) {
+		for _, f := range fs {
+			f(s)
+		}
+	}
+}
+
+// Process instances: a new instance_number means the process restarted.
+const (
+	instA = "7a1c9e2f-0b3d-4e5f-8a6b-1c2d3e4f5a6b"
+	instB = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+)
+
+func dropped(inst, reason string, v float64) func(*facts.Snapshot) {
+	return counter(facts.EdgeHub, "edgehub_messages_dropped_total",
+		map[string]string{"from": "edge-01/filter", "from_route_output": "out1", "reason": reason, "instance_number": inst}, v)
+}

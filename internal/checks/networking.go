@@ -3,25 +3,12 @@ package checks
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"strings"
 
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 )
-
-func probeMessage(p *facts.Probe) string {
-	via := ""
-	if p.ViaProxy {
-		via = " through the proxy"
-	}
-	switch {
-	case p.DNSError != "":
-		return fmt.Sprintf("%s cannot be resolved: %s", p.Host, p.DNSError)
-	case p.TLSError != "":
-		return fmt.Sprintf("no TLS handshake with %s:%s%s: %s", p.Host, p.Port, via, p.TLSError)
-	}
-	return fmt.Sprintf("TLS handshake with %s:%s%s in %d ms", p.Host, p.Port, via, p.LatencyMs)
-}
 
 func probeResult(p *facts.Probe) Result {
 	r := Result{Subject: p.Host + ":" + p.Port}.with("host", p.Host).with("port", p.Port).with("latencyMs", p.LatencyMs).
@@ -114,5 +101,114 @@ var clockSkew = &Check{
 			r.Status, r.Message = Pass, fmt.Sprintf("the clock is within %.0f s of IoT Hub's", math.Max(1, math.Abs(cl.SkewSeconds)))
 		}
 		return []Result{r}
+	},
+}
+
+var proxySettingsConsistent = &Check{
+	Meta: Meta{
+		ID: "proxy-settings-consistent", Title: "Proxy settings are consistent",
+		Section: SecNetworking, Seed: "Configure communication through a proxy", Severity: policy.Warning, Helpful: true, IotedgeCheck: "proxy-settings",
+		Decides: "The engine's HTTPS proxy (/info) and the https_proxy of edgeAgent and edgeHub must agree; with a proxy, " +
+			"UpstreamProtocol must be AmqpWs or MqttWs.",
+		Remediation: "Set the same proxy URL for the engine (systemd drop-in for docker), aziot-edged ([agent.env] https_proxy in config.toml) and edgeHub's env, and use AmqpWs or MqttWs.",
+		Reference:   seedRef("configure-communication-through-a-proxy"),
+		Needs:       []facts.Fact{NeedContainers, NeedEngineInventory},
+	},
+	Eval: func(in *Input) []Result {
+		engine := strings.TrimSpace(in.Snap.Engine.HTTPSProxy)
+		vals := map[string]string{"engine": engine}
+		var problems []string
+		any := engine != ""
+		for _, name := range []string{facts.EdgeAgent, facts.EdgeHub} {
+			m := in.Snap.Module(name)
+			if m == nil {
+				continue
+			}
+			v, _ := m.EnvValue("https_proxy")
+			vals[name] = v
+			any = any || v != ""
+			if !sameProxy(engine, v) {
+				problems = append(problems, fmt.Sprintf("%s's https_proxy (%s) differs from the engine's (%s)", name,
+					orName(maskCredentials(v), "unset"), orName(engine, "unset")))
+			}
+			if v != "" && !strings.HasSuffix(strings.ToLower(upstreamProtocol(m)), "ws") {
+				problems = append(problems, fmt.Sprintf("%s uses a proxy with UpstreamProtocol %s, which does not go through it", name, upstreamProtocol(m)))
+			}
+		}
+		r := Result{}.with("httpsProxy", maskProxies(vals))
+		switch {
+		case len(problems) > 0:
+			r.Status, r.Message = Fail, strings.Join(problems, "; ")
+		case !any:
+			r.Status, r.Message = Pass, "no proxy is configured"
+		default:
+			r.Status, r.Message = Pass, "the engine, edgeAgent and edgeHub use the same proxy"
+		}
+		return []Result{r}
+	},
+}
+
+// sameProxy compares the engine's proxy with a module's as the engine reports
+// it: GET /info replaces the user and password of a proxy URL with
+// xxxxx:xxxxx (moby's config.MaskCredentials).
+func sameProxy(engine, module string) bool {
+	return engine == module || engine == maskCredentials(module)
+}
+
+func maskCredentials(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = url.UserPassword("xxxxx", "xxxxx")
+	return u.String()
+}
+
+// maskProxies keeps only whether each proxy is set: a proxy URL may hold credentials.
+func maskProxies(v map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k, s := range v {
+		out[k] = s != ""
+	}
+	return out
+}
+
+var containerEngineDNS = &Check{
+	Meta: Meta{
+		ID: "container-engine-dns", Title: "DNS servers are set for the container engine",
+		Section: SecNetworking, Seed: "Set DNS server in container engine settings", Severity: policy.Warning, Helpful: true, IotedgeCheck: "container-engine-dns",
+		Decides: "Passes when /etc/docker/daemon.json (mounted read-only into the module) sets dns, or every module sets " +
+			"HostConfig.Dns; fails when daemon.json is readable and sets none and some module has none; skips when it cannot be told.",
+		Remediation: "Add \"dns\": [\"<your DNS server>\"] to /etc/docker/daemon.json and restart the engine (or set Dns in each module's createOptions).",
+		Reference:   seedRef("set-dns-server-in-container-engine-settings"),
+		Needs:       []facts.Fact{NeedContainers},
+		Reads:       facts.CreateOptionsAt("HostConfig.Dns"),
+	},
+	Eval: func(in *Input) []Result {
+		dj := in.Snap.DaemonJSON
+		if dj != nil && len(dj.DNS) > 0 {
+			return []Result{pass("", "daemon.json sets DNS servers for every container").with("dns", dj.DNS)}
+		}
+		var without []string
+		mods := in.Snap.Modules()
+		for _, m := range mods {
+			if len(m.DNS) == 0 {
+				without = append(without, m.Name)
+			}
+		}
+		switch {
+		case len(mods) > 0 && len(without) == 0:
+			return []Result{pass("", "every module sets its DNS servers")}
+		case dj != nil && dj.Error == "":
+			return []Result{fail("", "/etc/docker/daemon.json sets no dns and %s set none: containers inherit the host's resolver, "+
+				"which may not work inside containers", pluralVerb(len(without), "module does", "modules do")).with("modulesWithoutDns", without)}
+		case dj != nil:
+			return []Result{skip("", "/etc/docker/daemon.json is mounted but unreadable: %s", dj.Error)}
+		case in.Snap.Engine == nil: // a deployment manifest
+			return []Result{skip("", "%s no Dns: the engine's DNS servers are set on the device (/etc/docker/daemon.json), not in "+
+				"the manifest", pluralVerb(len(without), "module sets", "modules set")).with("modulesWithoutDns", without)}
+		}
+		return []Result{skip("", "cannot tell the engine's DNS settings: mount /etc/docker/daemon.json read-only into the module "+
+			"(\"/etc/docker/daemon.json:/etc/docker/daemon.json:ro\") to decide")}
 	},
 }

@@ -150,59 +150,6 @@ func TestClockSkew(t *testing.T) {
 	})
 }
 
-func TestUpstreamProtocol(t *testing.T) {
-	unreachable := func(s *facts.Snapshot) { probeOf(s, "iothub").TLSError = "dial tcp 203.0.113.10:5671: i/o timeout" }
-	runCases(t, "upstream-protocol", []checkCase{
-		{
-			name: "good device: the default protocol, reachable",
-			want: []want{{status: checks.Pass, severity: policy.Info,
-				msg: "edgeHub connects upstream with Amqp (UpstreamProtocol unset: the default) on port 5671 (reachable from this module)"}},
-		},
-		{
-			name: "Mqtt behind a proxy fails (as info)",
-			mutate: func(s *facts.Snapshot) {
-				setEnv(mod(s, "edgeHub"), "UpstreamProtocol", "Mqtt")
-				s.Engine.HTTPSProxy = "http://proxy.contoso.local:3128"
-			},
-			want: []want{{status: checks.Fail, severity: policy.Info,
-				msg: "edgeHub uses Mqtt (port 8883) but a proxy is configured: only MqttWs on 443 goes through a proxy"}},
-		},
-		{
-			name: "MqttWs behind edgeHub's own proxy passes",
-			mutate: func(s *facts.Snapshot) {
-				setEnv(mod(s, "edgeHub"), "UpstreamProtocol", "MqttWs")
-				setEnv(mod(s, "edgeHub"), "https_proxy", "http://proxy.contoso.local:3128")
-				probeOf(s, "iothub").Port = "443"
-			},
-			want: []want{{status: checks.Pass, msg: "edgeHub connects upstream with MqttWs on port 443 (reachable from this module)"}},
-		},
-		{
-			name:   "5671 unreachable while 443 is: suggests AmqpWs",
-			mutate: unreachable,
-			want: []want{{status: checks.Fail, severity: policy.Info,
-				msg: "edgeHub uses Amqp but port 5671 is not reachable (no TLS handshake with contoso-hub.azure-devices.net:5671: dial tcp 203.0.113.10:5671: i/o timeout) while 443 is: use AmqpWs"}},
-		},
-		{
-			name: "nothing reachable: reports it, suggests nothing",
-			mutate: func(s *facts.Snapshot) {
-				unreachable(s)
-				probeOf(s, "registry").TLSError = "i/o timeout"
-			},
-			want: []want{{status: checks.Pass, msg: "on port 5671 (not reachable from this module: see upstream-connectivity)"}},
-		},
-		{
-			name:   "no probes: reports the protocol only",
-			mutate: func(s *facts.Snapshot) { s.Probes = nil },
-			want:   []want{{status: checks.Pass, msg: "on port 5671"}},
-		},
-		{
-			name:   "no edgeHub: skip",
-			mutate: func(s *facts.Snapshot) { removeContainer(s, "edgeHub") },
-			want:   []want{{status: checks.Skip, msg: "no edgeHub container"}},
-		},
-	})
-}
-
 func TestProxySettingsConsistent(t *testing.T) {
 	const proxy = "http://proxy.contoso.local:3128"
 	proxied := func(engine, agent, hub, protocol string) func(*facts.Snapshot) {
@@ -317,36 +264,5 @@ func TestContainerEngineDNS(t *testing.T) {
 			},
 			want: []want{{status: checks.Skip, msg: "/etc/docker/daemon.json is mounted but unreadable: parsing"}},
 		},
-	})
-}
-
-func TestHostnameValid(t *testing.T) {
-	hostname := func(h string) func(*facts.Snapshot) {
-		return func(s *facts.Snapshot) { setEnv(mod(s, "edgeHub"), "EdgeDeviceHostName", h) }
-	}
-	long := strings.Repeat("a", 40) + "." + strings.Repeat("b", 29) // 70 characters, labels valid
-	runCases(t, "hostname-valid", []checkCase{
-		{name: "good device", want: []want{{status: checks.Pass, severity: policy.Warning, msg: "the device hostname edge-01.contoso.local (edgeHub's EdgeDeviceHostName) is valid"}}},
-		{name: "underscore", mutate: hostname("edge_01"), want: []want{{status: checks.Fail, msg: `the device hostname "edge_01" (edgeHub's EdgeDeviceHostName) is not valid: label "edge_01" is not RFC 1035`}}},
-		{name: "label starting with a digit", mutate: hostname("01edge.contoso.local"), want: []want{{status: checks.Fail, msg: `label "01edge" is not RFC 1035`}}},
-		{name: "empty label", mutate: hostname("edge..local"), want: []want{{status: checks.Fail, msg: `label "" is not RFC 1035`}}},
-		{name: "longer than 64 characters", mutate: hostname(long), want: []want{{status: checks.Fail, msg: "it is 70 characters long, too long to be used as a certificate issuer (64 at most)"}}},
-		{name: "64 characters pass", mutate: hostname(long[:64]), want: []want{{status: checks.Pass, msg: "is valid"}}},
-		{name: "an IP address", mutate: hostname("192.0.2.10"), want: []want{{status: checks.Pass, msg: "is an IP address"}}},
-		{
-			name:   "from this module's IOTEDGE_GATEWAYHOSTNAME when edgeHub has none",
-			mutate: func(s *facts.Snapshot) { delete(mod(s, "edgeHub").Env, "EdgeDeviceHostName") },
-			want:   []want{{status: checks.Pass, msg: "edge-01.contoso.local (IOTEDGE_GATEWAYHOSTNAME) is valid"}},
-		},
-		{
-			name: "unknown: skip",
-			mutate: func(s *facts.Snapshot) {
-				delete(mod(s, "edgeHub").Env, "EdgeDeviceHostName")
-				delete(s.Env, "IOTEDGE_GATEWAYHOSTNAME")
-			},
-			want: []want{{status: checks.Skip, msg: "the device hostname is unknown"}},
-		},
-		{name: "the development profile reports it as info", mutate: hostname("edge_01"), policy: `{"profile":"development"}`,
-			want: []want{{status: checks.Fail, severity: policy.Info, msg: "not RFC 1035"}}},
 	})
 }

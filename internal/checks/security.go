@@ -233,3 +233,54 @@ var privateRegistry = &Check{
 func isRuntimeSocket(mt facts.Mount) bool {
 	return strings.HasPrefix(mt.Source, "/var/lib/aziot/edged/mnt/") && strings.HasPrefix(mt.Destination, "/var/run/iotedge/")
 }
+
+var moduleResourceLimits = &Check{
+	Meta: Meta{
+		ID: "module-resource-limits", Title: "Modules have memory and CPU limits",
+		Section: SecSecurity, Seed: "Limit container access to host resources", Severity: policy.Critical,
+		Decides: "Each module's HostConfig must set Memory, and NanoCpus or CpuQuota.",
+		Remediation: "In the module's createOptions set HostConfig limits, e.g. {\"HostConfig\": {\"Memory\": 268435456, " +
+			"\"NanoCpus\": 500000000}}, sized from the module's observed use (edgeAgent_used_memory_bytes).",
+		Reference: seedRef("limit-container-access-to-host-resources"),
+		Needs:     []facts.Fact{NeedContainers},
+		Reads:     facts.CreateOptionsAt("HostConfig.Memory", "HostConfig.NanoCpus", "HostConfig.CpuQuota", "HostConfig.CpuPeriod"),
+		Params: []policy.ParamSpec{
+			{Name: "fixMemoryBytes", Kind: policy.Int, Max: 1 << 40, Default: 256 << 20,
+				Doc: "memory limit `fix` gives a module without one, marked for review (0: none)"},
+			{Name: "fixNanoCpus", Kind: policy.Int, Max: 1 << 40, Default: 500000000,
+				Doc: "CPU limit in billionths of a CPU `fix` gives a module without one, marked for review (0: none)"},
+		},
+	},
+	Eval: func(in *Input) []Result {
+		var out []Result
+		for _, m := range in.Snap.Modules() {
+			var missing []string
+			if m.Memory <= 0 {
+				missing = append(missing, "memory")
+			}
+			if m.NanoCPUs <= 0 && m.CPUQuota <= 0 {
+				missing = append(missing, "CPU")
+			}
+			r := Result{Module: m.Name}.with("memoryBytes", m.Memory).with("nanoCpus", m.NanoCPUs).with("cpuQuota", m.CPUQuota)
+			if len(missing) > 0 {
+				r.Status, r.Message = Fail, fmt.Sprintf("%s has no %s limit: one runaway module can starve the runtime", m.Name,
+					strings.Join(missing, " and no "))
+			} else {
+				r.Status, r.Message = Pass, fmt.Sprintf("%s is limited to %s of memory and %s CPUs", m.Name, bytesIEC(m.Memory), cpus(m))
+			}
+			out = append(out, r)
+		}
+		return out
+	},
+}
+
+func cpus(m *facts.Container) string {
+	if m.NanoCPUs > 0 {
+		return fmt.Sprintf("%.2f", float64(m.NanoCPUs)/1e9)
+	}
+	period := m.CPUPeriod
+	if period <= 0 {
+		period = 100000
+	}
+	return fmt.Sprintf("%.2f", float64(m.CPUQuota)/float64(period))
+}

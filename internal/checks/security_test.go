@@ -331,3 +331,41 @@ func TestPrivateRegistry(t *testing.T) {
 		},
 	})
 }
+
+func TestModuleResourceLimits(t *testing.T) {
+	runCases(t, "module-resource-limits", []checkCase{
+		{
+			name: "memory and CPU set pass (NanoCpus or CpuQuota)",
+			want: []want{
+				{module: "edgeAgent", status: checks.Pass, msg: "edgeAgent is limited to 256.0 MiB of memory and 0.50 CPUs"},
+				{module: "edgeHub", status: checks.Pass, msg: "edgeHub is limited to 512.0 MiB of memory and 1.00 CPUs"},
+				{module: "filter", status: checks.Pass, msg: "filter is limited to 128.0 MiB of memory and 0.25 CPUs"},
+				{module: "sensor", status: checks.Pass, msg: "sensor is limited to 64.0 MiB of memory and 0.50 CPUs"},
+			},
+		},
+		{
+			name:   "CpuQuota without CpuPeriod uses the default period",
+			mutate: func(s *facts.Snapshot) { mod(s, "sensor").CPUPeriod = 0 },
+			want:   []want{{module: "sensor", status: checks.Pass, msg: "and 0.50 CPUs"}},
+		},
+		{
+			name:   "no memory limit fails",
+			mutate: func(s *facts.Snapshot) { mod(s, "filter").Memory = 0 },
+			want: []want{{module: "filter", status: checks.Fail,
+				msg: "filter has no memory limit: one runaway module can starve the runtime"}},
+		},
+		{
+			name:   "no CPU limit fails",
+			mutate: func(s *facts.Snapshot) { mod(s, "sensor").CPUQuota = 0 },
+			want:   []want{{module: "sensor", status: checks.Fail, msg: "sensor has no CPU limit"}},
+		},
+		{
+			name: "neither fails naming both",
+			mutate: func(s *facts.Snapshot) {
+				c := mod(s, "edgeHub")
+				c.Memory, c.NanoCPUs = 0, 0
+			},
+			want: []want{{module: "edgeHub", status: checks.Fail, msg: "edgeHub has no memory and no CPU limit"}},
+		},
+	})
+}
