@@ -78,11 +78,69 @@ func dockerHostName(configured string, api DockerAPI) string {
 	return client.DefaultDockerHost
 }
 
-// dockerSource reads the engine facts for one cycle.
+// dockerSource is the Docker engine's fact source: the engine, its inventory
+// (images, volumes, networks, /info settings) and the containers. The
+// gatherer makes one each cycle (Gatherer.sources).
 type dockerSource struct {
 	api         DockerAPI
+	apiErr      error         // why api is nil, when known
 	host        string        // for messages
+	timeout     time.Duration // bound on the source as a whole
 	callTimeout time.Duration // bound on each engine call
+}
+
+var _ Source = (*dockerSource)(nil)
+
+// newDockerSource makes the cycle's engine source from the gatherer's client
+// and timeouts.
+func newDockerSource(g *Gatherer) *dockerSource {
+	overall := g.DockerTimeout
+	if overall <= 0 {
+		overall = DefaultTimeout
+	}
+	callTimeout := g.CallTimeout
+	if callTimeout <= 0 {
+		callTimeout = overall
+	}
+	return &dockerSource{api: g.docker, apiErr: g.dockerErr, host: dockerHostName(g.cfg.DockerHost, g.docker),
+		timeout: overall, callTimeout: callTimeout}
+}
+
+func (d *dockerSource) Name() string { return SourceDocker }
+
+// Gather reads the engine into the snapshot and says how each of its facts
+// went: a failed container list leaves the containers fact in error, the
+// engine's still ok.
+func (d *dockerSource) Gather(ctx context.Context, run *Run) SourceRun {
+	s := run.Snap
+	d.read(ctx, s)
+	if s.DockerError != "" {
+		return SourceRun{Status: StatusError, Reason: s.DockerError,
+			Facts: factStates(StatusError, s.DockerError, FactEngine, FactEngineInventory, FactContainers)}
+	}
+	sr := SourceRun{Status: StatusOK, Facts: factStates(StatusOK, "", FactEngine, FactEngineInventory, FactContainers), Partial: s.PartialErrors}
+	for _, p := range s.PartialErrors {
+		if strings.HasPrefix(p, listingContainers) {
+			sr.Facts[FactContainers] = FactState{Status: StatusError, Reason: p}
+		}
+	}
+	return sr
+}
+
+// read fills the Docker fields of s within the source's timeout; without a
+// client it says why in DockerError.
+func (d *dockerSource) read(ctx context.Context, s *Snapshot) {
+	if d.api == nil {
+		if d.apiErr != nil {
+			s.DockerError = d.apiErr.Error() // names the host already
+		} else {
+			s.DockerError = "no Docker client configured for " + d.host
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	d.fill(ctx, s)
 }
 
 // call runs f with its own timeout derived from ctx.

@@ -350,7 +350,7 @@ func gatherWith(t testing.TB, api DockerAPI) *Snapshot {
 	t.Helper()
 	g := NewGatherer(Config{DockerHost: "unix:///var/run/docker.sock"}, api, nil)
 	s := &Snapshot{}
-	g.gatherDocker(context.Background(), s)
+	newDockerSource(g).read(context.Background(), s)
 	return s
 }
 
@@ -582,7 +582,7 @@ func TestDockerCallTimeout(t *testing.T) {
 	s := &Snapshot{}
 	// The inspect hangs for an hour: only the call deadline brings the
 	// gathering back (else the test's own timeout fails it).
-	g.gatherDocker(context.Background(), s)
+	newDockerSource(g).read(context.Background(), s)
 	if len(s.PartialErrors) != 2 || !strings.Contains(s.PartialErrors[0], "deadline exceeded") {
 		t.Errorf("PartialErrors = %q, want two inspect deadline errors", s.PartialErrors)
 	}
@@ -591,14 +591,14 @@ func TestDockerCallTimeout(t *testing.T) {
 func TestNilDockerClient(t *testing.T) {
 	g := NewGatherer(Config{DockerHost: "unix:///run/x.sock"}, nil, nil)
 	s := &Snapshot{}
-	g.gatherDocker(context.Background(), s)
+	newDockerSource(g).read(context.Background(), s)
 	if !strings.Contains(s.DockerError, "unix:///run/x.sock") || s.Engine != nil {
 		t.Errorf("DockerError = %q Engine = %v", s.DockerError, s.Engine)
 	}
 	g = OpenGatherer(Config{DockerHost: "not a host"})
 	defer g.Close()
 	s = &Snapshot{}
-	g.gatherDocker(context.Background(), s)
+	newDockerSource(g).read(context.Background(), s)
 	if !strings.Contains(s.DockerError, "not a host") {
 		t.Errorf("DockerError = %q, want it to name the host", s.DockerError)
 	}

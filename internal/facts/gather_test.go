@@ -294,54 +294,6 @@ func TestNewGathererDefaults(t *testing.T) {
 	}
 }
 
-func TestMetricsClientRedirects(t *testing.T) {
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte("x 1\n"))
-	}))
-	defer other.Close()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/same":
-			http.Redirect(w, r, "/metrics", http.StatusFound)
-		case "/away":
-			// Same address, other host name: a different host to the client.
-			http.Redirect(w, r, strings.Replace(other.URL, "127.0.0.1", "localhost", 1)+"/metrics", http.StatusFound)
-		default:
-			_, _ = w.Write([]byte("x 1\n"))
-		}
-	}))
-	defer srv.Close()
-	c := NewMetricsClient()
-	if sc := ScrapeURL(context.Background(), c, srv.URL+"/same"); !sc.OK() {
-		t.Errorf("same-host redirect: %s", sc.Error)
-	}
-	if sc := ScrapeURL(context.Background(), c, srv.URL+"/away"); sc.OK() || !strings.Contains(sc.Error, "another host") {
-		t.Errorf("cross-host redirect followed: %+v", sc)
-	}
-}
-
-func TestFallbackURL(t *testing.T) {
-	s := &Snapshot{Engine: &Engine{}, Containers: []Container{
-		{Name: "edgeHub", Labels: map[string]string{OwnerLabel: OwnerValue}, Networks: map[string]string{"b": "10.0.0.2", "a": "", EdgeNetwork: "172.18.0.3"}},
-		{Name: "edgeAgent", Labels: map[string]string{OwnerLabel: OwnerValue}, Networks: map[string]string{"z": "10.0.0.9", "b": "10.0.0.4"}},
-		{Name: "v6", Labels: map[string]string{OwnerLabel: OwnerValue}, Networks: map[string]string{EdgeNetwork: "fd00::3"}},
-	}}
-	tests := []struct{ in, want string }{
-		{"http://edgeHub:9600/metrics", "http://172.18.0.3:9600/metrics"},
-		{"http://edgehub.local:9601/x?y=1", "http://172.18.0.3:9601/x?y=1"},
-		{"http://edgeAgent:9600/metrics", "http://10.0.0.4:9600/metrics"},
-		{"http://v6:9600/metrics", "http://[fd00::3]:9600/metrics"},
-		{"http://v6/metrics", "http://[fd00::3]/metrics"},
-		{"http://nobody:9600/metrics", ""},
-	}
-	for _, tt := range tests {
-		got, why := fallbackURL(tt.in, s)
-		if got != tt.want {
-			t.Errorf("fallbackURL(%q) = %q (%s), want %q", tt.in, got, why, tt.want)
-		}
-	}
-}
-
 // TestGatherParserPanic: a page that crashes the exposition parser is a
 // failed scrape; the module goes on.
 func TestGatherParserPanic(t *testing.T) {

@@ -28,6 +28,25 @@ func UpstreamPort(protocol string) (string, bool) {
 	return p, ok
 }
 
+// networkSource reads certificates, probes IoT Hub and registries and reads
+// the clock reference; its targets come from the containers.
+type networkSource struct{ g *Gatherer }
+
+var _ Source = (*networkSource)(nil)
+
+func (n *networkSource) Name() string { return "network" }
+
+func (n *networkSource) Gather(ctx context.Context, run *Run) SourceRun {
+	run.Wait(ctx, SourceDocker)
+	s := run.Snap
+	n.g.gatherNetwork(ctx, s, run.Environ)
+	sr := SourceRun{Status: StatusOK, Facts: factStates(StatusOK, "", FactCerts, FactProbes)}
+	if s.ProbesOff != "" {
+		sr.Facts[FactProbes] = FactState{Status: StatusNotApplicable, Reason: s.ProbesOff}
+	}
+	return sr
+}
+
 // gatherNetwork fills certificates, probes and the clock reference. It runs
 // after the Docker facts, which name the hub, the protocol and the registries.
 func (g *Gatherer) gatherNetwork(ctx context.Context, s *Snapshot, environ []string) {

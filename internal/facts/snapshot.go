@@ -5,6 +5,7 @@
 package facts
 
 import (
+	"sort"
 	"strings"
 	"time"
 )
@@ -370,3 +371,20 @@ func (s *Snapshot) UninspectedModules() []*Container {
 
 // DockerOK tells whether the engine answered.
 func (s *Snapshot) DockerOK() bool { return s.Engine != nil }
+
+func containerIP(c *Container) string {
+	if ip := c.Networks[EdgeNetwork]; ip != "" {
+		return ip
+	}
+	names := make([]string, 0, len(c.Networks))
+	for n := range c.Networks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if ip := c.Networks[n]; ip != "" {
+			return ip
+		}
+	}
+	return ""
+}
