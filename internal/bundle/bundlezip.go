@@ -12,6 +12,8 @@ import (
 	"path"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/edge-readiness/edge-readiness/internal/facts"
 )
 
 // Limits of the support-bundle reader. A bundle is read in memory, never
@@ -82,7 +84,7 @@ func openBundleArchive(ra io.ReaderAt, size int64) (*bundleArchive, error) {
 		}
 		if end.dirSize > maxBundleDirectory {
 			return nil, fmt.Errorf("the archive's directory is %s, more than the %s a support bundle may have",
-				sizeIEC(end.dirSize), sizeIEC(maxBundleDirectory))
+				facts.BytesIEC(end.dirSize), facts.BytesIEC(maxBundleDirectory))
 		}
 		zr, err := zip.NewReader(ra, size)
 		if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are checked below, whatever GODEBUG says
@@ -153,10 +155,10 @@ func checkEntryName(name string) error {
 func (a *bundleArchive) readEntry(e *zipEntry) ([]byte, error) {
 	limit := min(int64(maxBundleEntry), maxBundleRead-a.read)
 	if e.size > uint64(maxBundleEntry) {
-		return nil, fmt.Errorf("%s declares %s uncompressed, more than the %s an entry may hold", e.name, sizeIEC(e.size), sizeIEC(maxBundleEntry))
+		return nil, fmt.Errorf("%s declares %s uncompressed, more than the %s an entry may hold", e.name, facts.BytesIEC(e.size), facts.BytesIEC(maxBundleEntry))
 	}
 	if e.size > uint64(limit) {
-		return nil, fmt.Errorf("%s: the entries read hold more than %s together", e.name, sizeIEC(maxBundleRead))
+		return nil, fmt.Errorf("%s: the entries read hold more than %s together", e.name, facts.BytesIEC(maxBundleRead))
 	}
 	rc, err := e.open()
 	if err != nil {
@@ -165,16 +167,16 @@ func (a *bundleArchive) readEntry(e *zipEntry) ([]byte, error) {
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
 	if errors.Is(err, zip.ErrFormat) { // the zip reader stops an entry at the size it declares
-		return nil, fmt.Errorf("%s expands beyond the %s it declares: a zip bomb, or a corrupt entry", e.name, sizeIEC(e.size))
+		return nil, fmt.Errorf("%s expands beyond the %s it declares: a zip bomb, or a corrupt entry", e.name, facts.BytesIEC(e.size))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", e.name, err)
 	}
 	switch {
 	case int64(len(data)) > maxBundleEntry:
-		return nil, fmt.Errorf("%s expands beyond %s although it declares %s: a zip bomb", e.name, sizeIEC(maxBundleEntry), sizeIEC(e.size))
+		return nil, fmt.Errorf("%s expands beyond %s although it declares %s: a zip bomb", e.name, facts.BytesIEC(maxBundleEntry), facts.BytesIEC(e.size))
 	case int64(len(data)) > limit:
-		return nil, fmt.Errorf("%s: the entries read hold more than %s together", e.name, sizeIEC(maxBundleRead))
+		return nil, fmt.Errorf("%s: the entries read hold more than %s together", e.name, facts.BytesIEC(maxBundleRead))
 	}
 	if e.checkCRC && (uint64(len(data)) != e.size || crc32.ChecksumIEEE(data) != e.crc) {
 		return nil, fmt.Errorf("reading %s: %w", e.name, zip.ErrChecksum)
@@ -348,20 +350,6 @@ func salvagedEntry(ra io.ReaderAt, name string, method uint16, off int64, csize,
 		}
 		return io.NopCloser(r), nil
 	}}
-}
-
-// sizeIEC writes a byte count for people (4.0 MiB).
-func sizeIEC(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // shorten cuts s to at most n bytes, marking the cut.

@@ -103,7 +103,7 @@ var unusedVolumes = &Check{
 			names = append(names[:10], fmt.Sprintf("and %d more", len(unused)-10))
 		}
 		r = r.with("unusedVolumes", unused).with("reclaimableBytes", total)
-		size := bytesIEC(total) + " reclaimable"
+		size := facts.BytesIEC(total) + " reclaimable"
 		switch {
 		case unknown == len(unused):
 			size = "size unknown"
@@ -172,9 +172,9 @@ var imageGarbageCollection = &Check{
 		}
 		if e.ImagesReclaimable > max {
 			r.Status, r.Message = Fail, fmt.Sprintf("%s %s that no container uses could be reclaimed (more than %s)",
-				bytesIEC(e.ImagesReclaimable), inImages, bytesIEC(max))
+				facts.BytesIEC(e.ImagesReclaimable), inImages, facts.BytesIEC(max))
 		} else {
-			r.Status, r.Message = Pass, fmt.Sprintf("%s in unused images (at most %s allowed)", bytesIEC(e.ImagesReclaimable), bytesIEC(max))
+			r.Status, r.Message = Pass, fmt.Sprintf("%s in unused images (at most %s allowed)", facts.BytesIEC(e.ImagesReclaimable), facts.BytesIEC(max))
 		}
 		return []Result{r}
 	},

@@ -121,13 +121,13 @@ var edgehubOptimizeForPerformance = &Check{
 		limit := int64(in.Params.Int("constrainedMemoryBytes"))
 		var why []string
 		if e.MemTotal > 0 && e.MemTotal < limit {
-			why = append(why, fmt.Sprintf("%s of memory", bytesIEC(e.MemTotal)))
+			why = append(why, fmt.Sprintf("%s of memory", facts.BytesIEC(e.MemTotal)))
 		}
 		if thirtyTwoBit[strings.ToLower(e.Arch)] {
 			why = append(why, "a 32-bit architecture ("+e.Arch+")")
 		}
 		if len(why) == 0 {
-			return []Result{skip(facts.EdgeHub, "the device is not constrained (%s of memory, %s)", bytesIEC(e.MemTotal), e.Arch)}
+			return []Result{skip(facts.EdgeHub, "the device is not constrained (%s of memory, %s)", facts.BytesIEC(e.MemTotal), e.Arch)}
 		}
 		hub := in.Snap.Module(facts.EdgeHub)
 		if hub == nil {
@@ -444,9 +444,9 @@ var deploymentTwinSize = &Check{
 		ratio := float64(total) / twinLimit
 		r := Result{}.with("estimatedBytes", total).with("limitBytes", twinLimit).with("largest", per)
 		if ratio >= in.Params.Float("warnRatio") {
-			r.Status, r.Message = Fail, fmt.Sprintf("the deployment takes about %s of edgeAgent's twin, %.0f%% of the 32 KB limit", bytesIEC(int64(total)), 100*ratio)
+			r.Status, r.Message = Fail, fmt.Sprintf("the deployment takes about %s of edgeAgent's twin, %.0f%% of the 32 KB limit", facts.BytesIEC(int64(total)), 100*ratio)
 		} else {
-			r.Status, r.Message = Pass, fmt.Sprintf("the deployment takes about %s of edgeAgent's twin (%.0f%% of 32 KB)", bytesIEC(int64(total)), 100*ratio)
+			r.Status, r.Message = Pass, fmt.Sprintf("the deployment takes about %s of edgeAgent's twin (%.0f%% of 32 KB)", facts.BytesIEC(int64(total)), 100*ratio)
 		}
 		return []Result{r}
 	},

@@ -46,7 +46,7 @@ var diskSpace = &Check{
 			ratio := s.Value / t
 			r := Result{Subject: disk}.with("disk", disk).with("availableBytes", int64(s.Value)).with("totalBytes", int64(t)).
 				with("freeRatio", roundTo(ratio, 4)).with("filesystem", s.Labels["disk_filesystem"])
-			msg := fmt.Sprintf("disk %s has %s free of %s (%.1f%%)", disk, bytesIEC(int64(s.Value)), bytesIEC(int64(t)), 100*ratio)
+			msg := fmt.Sprintf("disk %s has %s free of %s (%.1f%%)", disk, facts.BytesIEC(int64(s.Value)), facts.BytesIEC(int64(t)), 100*ratio)
 			switch {
 			case ratio < crit:
 				r.Status, r.Message = Fail, fmt.Sprintf("%s, under the critical threshold of %.0f%%", msg, 100*crit)
@@ -121,7 +121,7 @@ var memoryPressure = &Check{
 		ratio := used / total
 		max := in.Params.Float("maxUsedRatio")
 		r := Result{}.with("usedBytes", int64(used)).with("totalBytes", int64(total)).with("usedRatio", roundTo(ratio, 4))
-		msg := fmt.Sprintf("the host uses %s of %s of memory (%.0f%%)", bytesIEC(int64(used)), bytesIEC(int64(total)), 100*ratio)
+		msg := fmt.Sprintf("the host uses %s of %s of memory (%.0f%%)", facts.BytesIEC(int64(used)), facts.BytesIEC(int64(total)), 100*ratio)
 		if ratio > max {
 			r.Status, r.Message = Fail, fmt.Sprintf("%s, more than %.0f%%", msg, 100*max)
 		} else {

@@ -419,8 +419,8 @@ var storeAndForwardCapacity = &Check{
 		maxFill := in.Params.Float("maxFillRatio")
 		r = r.with("meanMessageBytes", roundTo(size, 1)).with("neededBytes", int64(need)).with("outageHoursHeld", roundTo(hours, 2))
 		msg := fmt.Sprintf("edgeHub receives %.2f messages/s of %s on average: an outage of %s (the TTL) stores %s, "+
-			"%.0f%% of the %s free on disk %s, which holds %.1f hours of outage", rate, bytesIEC(int64(size)),
-			time.Duration(ttl)*time.Second, bytesIEC(int64(need)), 100*need/free, bytesIEC(int64(free)), disk, hours)
+			"%.0f%% of the %s free on disk %s, which holds %.1f hours of outage", rate, facts.BytesIEC(int64(size)),
+			time.Duration(ttl)*time.Second, facts.BytesIEC(int64(need)), 100*need/free, facts.BytesIEC(int64(free)), disk, hours)
 		if free <= 0 || need > maxFill*free {
 			r.Status, r.Message = Fail, msg+fmt.Sprintf(", more than %.0f%%", 100*maxFill)
 		} else {
@@ -485,7 +485,7 @@ var moduleMemoryHeadroom = &Check{
 			limit := float64(m.Memory)
 			ratio := used / limit
 			r := Result{Module: m.Name}.with("usedBytes", int64(used)).with("limitBytes", m.Memory).with("usedRatio", roundTo(ratio, 4))
-			msg := fmt.Sprintf("%s uses %s of its %s memory limit (%.0f%%)", m.Name, bytesIEC(int64(used)), bytesIEC(m.Memory), 100*ratio)
+			msg := fmt.Sprintf("%s uses %s of its %s memory limit (%.0f%%)", m.Name, facts.BytesIEC(int64(used)), facts.BytesIEC(m.Memory), 100*ratio)
 			hours, grown := memoryTrend(hist, in.Snap.Time, m.Name, used, limit, cycles)
 			switch {
 			case ratio >= maxRatio:

@@ -266,7 +266,7 @@ var moduleResourceLimits = &Check{
 				r.Status, r.Message = Fail, fmt.Sprintf("%s has no %s limit: one runaway module can starve the runtime", m.Name,
 					strings.Join(missing, " and no "))
 			} else {
-				r.Status, r.Message = Pass, fmt.Sprintf("%s is limited to %s of memory and %s CPUs", m.Name, bytesIEC(m.Memory), cpus(m))
+				r.Status, r.Message = Pass, fmt.Sprintf("%s is limited to %s of memory and %s CPUs", m.Name, facts.BytesIEC(m.Memory), cpus(m))
 			}
 			out = append(out, r)
 		}
