@@ -7,47 +7,32 @@ import (
 
 // TestBytesIEC pins the text of byte counts that checks' messages (int64
 // sizes of the snapshot) and the support-bundle reader's errors (uint64
-// sizes of zip entries) write.
+// sizes of zip entries, untyped limits) write.
 func TestBytesIEC(t *testing.T) {
-	signed := []struct {
-		n    int64
-		want string
-	}{
-		{math.MinInt64, "-9223372036854775808 B"},
-		{-1, "-1 B"},
-		{0, "0 B"},
-		{1023, "1023 B"},
-		{1024, "1.0 KiB"},
-		{1536, "1.5 KiB"},
-		{1<<20 - 1, "1024.0 KiB"},
-		{4 << 20, "4.0 MiB"},
-		{1 << 30, "1.0 GiB"},
-		{1<<40 + 1<<39, "1.5 TiB"},
-		{1 << 50, "1.0 PiB"},
-		{1 << 60, "1.0 EiB"},
-		{math.MaxInt64, "8.0 EiB"},
+	tests := []struct{ in, got, want string }{
+		{"int64 MinInt64", BytesIEC(int64(math.MinInt64)), "-9223372036854775808 B"},
+		{"int64 -1", BytesIEC(int64(-1)), "-1 B"},
+		{"int64 0", BytesIEC(int64(0)), "0 B"},
+		{"int64 1023", BytesIEC(int64(1023)), "1023 B"},
+		{"int64 1024", BytesIEC(int64(1024)), "1.0 KiB"},
+		{"int64 1536", BytesIEC(int64(1536)), "1.5 KiB"},
+		{"int64 1 MiB - 1", BytesIEC(int64(1<<20 - 1)), "1024.0 KiB"},
+		{"int64 4 MiB", BytesIEC(int64(4 << 20)), "4.0 MiB"},
+		{"int64 1 GiB", BytesIEC(int64(1 << 30)), "1.0 GiB"},
+		{"int64 1.5 TiB", BytesIEC(int64(1<<40 + 1<<39)), "1.5 TiB"},
+		{"int64 1 PiB", BytesIEC(int64(1 << 50)), "1.0 PiB"},
+		{"int64 1 EiB", BytesIEC(int64(1 << 60)), "1.0 EiB"},
+		{"int64 MaxInt64", BytesIEC(int64(math.MaxInt64)), "8.0 EiB"},
+		{"uint64 0", BytesIEC(uint64(0)), "0 B"},
+		{"uint64 1023", BytesIEC(uint64(1023)), "1023 B"},
+		{"uint64 4 MiB", BytesIEC(uint64(4 << 20)), "4.0 MiB"},
+		{"uint64 1<<63", BytesIEC(uint64(1 << 63)), "8.0 EiB"},
+		{"uint64 MaxUint64", BytesIEC(uint64(math.MaxUint64)), "16.0 EiB"},
+		{"untyped 64 MiB", BytesIEC(64 << 20), "64.0 MiB"},
 	}
-	for _, tt := range signed {
-		if got := BytesIEC(tt.n); got != tt.want {
-			t.Errorf("BytesIEC(int64 %d) = %q, want %q", tt.n, got, tt.want)
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("BytesIEC(%s) = %q, want %q", tt.in, tt.got, tt.want)
 		}
-	}
-	unsigned := []struct {
-		n    uint64
-		want string
-	}{
-		{0, "0 B"},
-		{1023, "1023 B"},
-		{4 << 20, "4.0 MiB"},
-		{1 << 63, "8.0 EiB"},
-		{math.MaxUint64, "16.0 EiB"},
-	}
-	for _, tt := range unsigned {
-		if got := BytesIEC(tt.n); got != tt.want {
-			t.Errorf("BytesIEC(uint64 %d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-	if got := BytesIEC(64 << 20); got != "64.0 MiB" { // an untyped constant, as the bundle's limits
-		t.Errorf("BytesIEC(64 << 20) = %q, want 64.0 MiB", got)
 	}
 }
