@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -504,12 +505,13 @@ func operatingSystem(id, version string) string {
 	return strings.TrimSpace(id + " " + version)
 }
 
-var byteUnitRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]?)(i?)B\s*$`)
+// byteUnitRE is compiled on first use: only a support bundle needs it.
+var byteUnitRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]?)(i?)B\s*$`) })
 
 // parseByteUnit reads the sizes iotedge check writes with the byte_unit
 // crate ("3.72 GiB", "0 B", "512.00 MB"); 0 when it cannot.
 func parseByteUnit(s string) int64 {
-	m := byteUnitRE.FindStringSubmatch(s)
+	m := byteUnitRE().FindStringSubmatch(s)
 	if m == nil {
 		return 0
 	}

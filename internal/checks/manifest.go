@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/edge-readiness/edge-readiness/internal/createoptions"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
@@ -18,8 +19,12 @@ import (
 
 const moduleCompositionRef = "https://learn.microsoft.com/azure/iot-edge/module-composition"
 
+// The regular expressions of this file are compiled on first use (sync.OnceValue):
+// only check --manifest reads a deployment manifest, and module mode, which
+// never does, need not hold them.
+
 // versionRE is what .NET's Version parses: major.minor[.build[.revision]].
-var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)(\.\d+){0,2}$`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+)\.(\d+)(\.\d+){0,2}$`) })
 
 // defaultStartupOrder is edgeAgent's startupOrder when none is given
 // (uint.MaxValue): schema 1.0 accepts only that.
@@ -71,7 +76,7 @@ func badEnvResult(m facts.DeploymentModule) Result {
 
 // parseSchema reads a schema version as .NET's Version does.
 func parseSchema(s string) (major, minor int, ok bool) {
-	m := versionRE.FindStringSubmatch(strings.TrimSpace(s))
+	m := versionRE().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return 0, 0, false
 	}
@@ -197,7 +202,7 @@ var createOptionsValid = &Check{
 	},
 }
 
-var createOptionsKeyRE = regexp.MustCompile(`(?i)^createoptions([0-9]*)$`)
+var createOptionsKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)^createoptions([0-9]*)$`) })
 
 func createOptionsResult(m facts.DeploymentModule) Result {
 	r := Result{Module: m.Name}
@@ -211,7 +216,7 @@ func createOptionsResult(m facts.DeploymentModule) Result {
 	template := false
 	var joined strings.Builder
 	for i, c := range chunks {
-		num := createOptionsKeyRE.FindStringSubmatch(c.Key)[1]
+		num := createOptionsKeyRE().FindStringSubmatch(c.Key)[1]
 		switch {
 		case i == 0 && num != "":
 			problems = append(problems, fmt.Sprintf("%s is there but not createOptions: edgeAgent reads the chunks from createOptions on", c.Key))
@@ -314,16 +319,20 @@ var routesValid = &Check{
 }
 
 // routeRE is edgeHub's route grammar (Route.g4; keywords in any case).
-var routeRE = regexp.MustCompile(`(?is)^\s*(?:SELECT\s+\*\s+)?FROM\s+(\S+)(?:\s+WHERE\s+(.+?))?\s+INTO\s+(.+?)\s*$`)
+var routeRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?is)^\s*(?:SELECT\s+\*\s+)?FROM\s+(\S+)(?:\s+WHERE\s+(.+?))?\s+INTO\s+(.+?)\s*$`)
+})
 
-var brokeredRE = regexp.MustCompile(`(?s)^([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*("([^"]*)"|'([^']*)')\s*\)$`)
+var brokeredRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?s)^([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*("([^"]*)"|'([^']*)')\s*\)$`)
+})
 
 func routeResult(rt facts.Route, mods map[string]string, layered bool) Result {
 	text := rt.Text
 	if strings.TrimSpace(text) == "" {
 		return skip("", "route %s is empty: edgeHub ignores it", rt.Name)
 	}
-	m := routeRE.FindStringSubmatch(text)
+	m := routeRE().FindStringSubmatch(text)
 	if left := routeVariables(rt, m); len(left) > 0 {
 		return skip("", "route %s (line %d) holds the unresolved variable %s", rt.Name, rt.Line, strings.Join(left, ", "))
 	}
@@ -441,7 +450,7 @@ func routeSink(sink string, mods map[string]string) (problem, missing string) {
 		}
 		return fmt.Sprintf("its sink %s is not a system endpoint edgeHub knows ($upstream)", sink), ""
 	}
-	m := brokeredRE.FindStringSubmatch(sink)
+	m := brokeredRE().FindStringSubmatch(sink)
 	if m == nil {
 		return fmt.Sprintf("its sink %s is neither $upstream nor BrokeredEndpoint(\"/modules/<module>/inputs/<input>\")", sink), ""
 	}
@@ -500,18 +509,20 @@ var manifestSecrets = &Check{
 // $(VAR) (Azure Pipelines), #{VAR}# (Replace Tokens), {{VAR}}, __VAR__ or
 // __VAR (a token a pipeline replaces), <...>, and the words samples put in
 // for the reader to replace (REPLACE_ME, changeme, your-key-here, xxx).
-var placeholderRE = regexp.MustCompile(`^(\$\w+|\$\{[^}]*\}|\$\([^)]*\)|#\{[^}]*\}#|\{\{[^}]*\}\}|__[A-Za-z0-9_]+|<[^<>]*>|` +
-	`(?i:replace[_-]?me|change[_-]?me|todo|tbd|x{3,}|\*{3,}|your[_-].*|placeholder))$`)
+var placeholderRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\$\w+|\$\{[^}]*\}|\$\([^)]*\)|#\{[^}]*\}#|\{\{[^}]*\}\}|__[A-Za-z0-9_]+|<[^<>]*>|` +
+		`(?i:replace[_-]?me|change[_-]?me|todo|tbd|x{3,}|\*{3,}|your[_-].*|placeholder))$`)
+})
 
 func isPlaceholder(v string) bool {
 	v = strings.TrimSpace(v)
-	return v == "" || placeholderRE.MatchString(v)
+	return v == "" || placeholderRE().MatchString(v)
 }
 
 var (
-	connKeyRE  = regexp.MustCompile(`(?i)(SharedAccessKey|AccountKey)=([^;]*)`)
-	sasSigRE   = regexp.MustCompile(`(?i)(?:^|[?&\s])sig=([^&;\s]+)`)
-	pemKeyRE   = regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)
+	connKeyRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(SharedAccessKey|AccountKey)=([^;]*)`) })
+	sasSigRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(?:^|[?&\s])sig=([^&;\s]+)`) })
+	pemKeyRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`) })
 	secretWord = map[string]bool{"key": true, "secret": true, "password": true, "passwd": true, "pwd": true, "token": true,
 		"passphrase": true, "apikey": true, "sas": true, "credential": true, "credentials": true}
 )
@@ -523,15 +534,15 @@ func secretKind(s facts.SecretSite) string {
 	if isPlaceholder(v) {
 		return ""
 	}
-	if m := connKeyRE.FindStringSubmatch(v); m != nil && !isPlaceholder(m[2]) {
+	if m := connKeyRE().FindStringSubmatch(v); m != nil && !isPlaceholder(m[2]) {
 		return "a connection string with " + m[1] + "="
 	}
 	if strings.Contains(strings.ToLower(v), "sharedaccesssignature") || strings.Contains(v, "sr=") {
-		if m := sasSigRE.FindStringSubmatch(v); m != nil && !isPlaceholder(m[1]) {
+		if m := sasSigRE().FindStringSubmatch(v); m != nil && !isPlaceholder(m[1]) {
 			return "a SAS token (sig=)"
 		}
 	}
-	if pemKeyRE.MatchString(v) {
+	if pemKeyRE().MatchString(v) {
 		return "a private key"
 	}
 	if s.Module == "" && strings.HasSuffix(s.Place, ".password") {

@@ -3,6 +3,7 @@ package fix
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/edge-readiness/edge-readiness/internal/manifest"
 )
@@ -25,10 +26,15 @@ func envVar(mod *manifest.Module, name string) *manifest.EnvVar {
 	return found
 }
 
+// The regular expressions of this package are compiled on first use
+// (sync.OnceValue): module mode never fixes a manifest and need not hold them.
+
 // placeholderRE matches the placeholders of the tooling and pipelines:
 // $VAR, ${VAR}, $(VAR), #{VAR}#, {{VAR}}, __VAR__, <VAR> (as
 // manifest-secrets reads them).
-var placeholderRE = regexp.MustCompile(`\$|#\{[^}]*\}#|\{\{[^}]*\}\}|__[A-Za-z0-9_]+__|<[^<>]*>`)
+var placeholderRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\$|#\{[^}]*\}#|\{\{[^}]*\}\}|__[A-Za-z0-9_]+__|<[^<>]*>`)
+})
 
 // hasVariable tells whether a value as written holds a placeholder.
-func hasVariable(raw string) bool { return placeholderRE.MatchString(raw) }
+func hasVariable(raw string) bool { return placeholderRE().MatchString(raw) }

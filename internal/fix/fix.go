@@ -429,7 +429,7 @@ func majorityKind(d *doc, locs map[string][]string) string {
 				return true
 			}
 			settings.ForEach(func(k, v gjson.Result) bool {
-				if createOptionsKeyRE.MatchString(k.Str) {
+				if createOptionsKeyRE().MatchString(k.Str) {
 					if v.IsObject() {
 						obj++
 					} else {

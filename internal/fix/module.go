@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
@@ -21,7 +22,7 @@ const (
 	MaxChunks = 8
 )
 
-var createOptionsKeyRE = regexp.MustCompile(`(?i)^createoptions([0-9]*)$`)
+var createOptionsKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)^createoptions([0-9]*)$`) })
 
 // errPlaceholder marks a value a fix must not touch: a variable stands
 // where the fix would write.
@@ -72,7 +73,7 @@ func (p *plan) createOptions(file *doc, majority func() string) (*createOptions,
 	var text strings.Builder
 	if s := mod.get(settings); s.IsObject() {
 		s.ForEach(func(k, v gjson.Result) bool {
-			if createOptionsKeyRE.MatchString(k.Str) {
+			if createOptionsKeyRE().MatchString(k.Str) {
 				co.chunks = append(co.chunks, k.Str)
 			}
 			return true

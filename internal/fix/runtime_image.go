@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/distribution/reference"
 
@@ -14,7 +15,7 @@ import (
 // runtimeRepos are the runtime images Microsoft publishes.
 var runtimeRepos = map[string]string{facts.EdgeAgent: "azureiotedge-agent", facts.EdgeHub: "azureiotedge-hub"}
 
-var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)$`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)$`) })
 
 // fixRuntimeImage sets edgeAgent's and edgeHub's image to the newest patch
 // (runtime-version-supported's newestPatches) of the release its lifecycle
@@ -60,7 +61,7 @@ func fixRuntimeImage(c *Context, f *checks.Finding) Outcome {
 func newestPatch(versions []string, release string) string {
 	best, bestKey := "", [3]int{-1}
 	for _, v := range versions {
-		m := versionRE.FindStringSubmatch(strings.TrimSpace(v))
+		m := versionRE().FindStringSubmatch(strings.TrimSpace(v))
 		if m == nil || (release != "" && m[1]+"."+m[2] != release) {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/sink"
@@ -14,9 +15,13 @@ import (
 //go:embed html.tmpl
 var htmlTemplate string
 
-var fleetTmpl = template.Must(template.New("fleet").Funcs(sink.PageFuncs).Funcs(template.FuncMap{
-	"dur": func(d Duration) string { return time.Duration(d).String() },
-}).Parse(htmlTemplate))
+// fleetTmpl is parsed on first use: the other commands, module mode
+// above all, never render the fleet's page and need not hold it.
+var fleetTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("fleet").Funcs(sink.PageFuncs).Funcs(template.FuncMap{
+		"dur": func(d Duration) string { return time.Duration(d).String() },
+	}).Parse(htmlTemplate))
+})
 
 // fleetPage is what the template shows of a view.
 type fleetPage struct {
@@ -33,7 +38,7 @@ type fleetPage struct {
 // each device's line.
 func WriteHTML(w io.Writer, v View) error {
 	var buf bytes.Buffer
-	if err := fleetTmpl.Execute(&buf, fleetPage{V: v, Stale: rows(v, v.Stale), Devices: rows(v, v.Devices), CSS: sink.PageStyle(), CSP: sink.PageCSP}); err != nil {
+	if err := fleetTmpl().Execute(&buf, fleetPage{V: v, Stale: rows(v, v.Stale), Devices: rows(v, v.Devices), CSS: sink.PageStyle(), CSP: sink.PageCSP}); err != nil {
 		return fmt.Errorf("rendering the HTML page: %w", err)
 	}
 	_, err := w.Write(buf.Bytes())

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 )
@@ -443,7 +444,7 @@ func (r *reader) registries(d *node, path string) error {
 
 // createOptionsKeyRE matches the createOptions settings as edgeAgent finds
 // them (JsonEx.ChunkedValue, case-insensitive).
-var createOptionsKeyRE = regexp.MustCompile(`(?i)^createoptions([0-9]*)$`)
+var createOptionsKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)^createoptions([0-9]*)$`) })
 
 func (r *reader) module(name string, n *node, line int, system bool, path string) error {
 	if n.kind != kObject {
@@ -465,7 +466,7 @@ func (r *reader) module(name string, n *node, line int, system bool, path string
 			m.Image, m.ImageNote = f, why
 		}
 		for i, k := range settings.keys {
-			if !createOptionsKeyRE.MatchString(k) {
+			if !createOptionsKeyRE().MatchString(k) {
 				continue
 			}
 			v, kl := settings.vals[i], settings.kl[i]

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // DefaultPlatform is the platform an image placeholder without one resolves
@@ -20,8 +21,8 @@ const DefaultPlatform = "amd64"
 // ${MODULEDIR<dir>} or ${MODULEDIR<dir>.<platform>}, with dir relative to
 // the template's folder. ".debug" means the default platform's debug build.
 var (
-	modulesPlaceholderRE   = regexp.MustCompile(`^\$\{MODULES\.([^.}]+)(\.[^}]+)?\}$`)
-	moduleDirPlaceholderRE = regexp.MustCompile(`^\$\{MODULEDIR<(.+)>(\..+)?\}$`)
+	modulesPlaceholderRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\$\{MODULES\.([^.}]+)(\.[^}]+)?\}$`) })
+	moduleDirPlaceholderRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\$\{MODULEDIR<(.+)>(\..+)?\}$`) })
 )
 
 // moduleJSON is what the tooling reads of a module's module.json.
@@ -47,12 +48,12 @@ type imageResolver struct {
 // when it is no placeholder. why says what kept a placeholder unresolved.
 func (r *imageResolver) resolve(image string) (out, why string) {
 	var dir, plat string
-	if m := modulesPlaceholderRE.FindStringSubmatch(image); m != nil {
+	if m := modulesPlaceholderRE().FindStringSubmatch(image); m != nil {
 		if r.modulesDir == "" {
 			return image, "give --modules-dir to resolve it from the module's module.json"
 		}
 		dir, plat = filepath.Join(r.modulesDir, m[1]), m[2]
-	} else if m := moduleDirPlaceholderRE.FindStringSubmatch(image); m != nil {
+	} else if m := moduleDirPlaceholderRE().FindStringSubmatch(image); m != nil {
 		dir, plat = filepath.Join(r.baseDir, filepath.FromSlash(m[1])), m[2]
 	} else {
 		return image, ""
@@ -99,7 +100,7 @@ func (r *imageResolver) resolve(image string) (out, why string) {
 func lowerKeepVars(s string) string {
 	var b strings.Builder
 	last := 0
-	for _, loc := range varRE.FindAllStringIndex(s, -1) {
+	for _, loc := range varRE().FindAllStringIndex(s, -1) {
 		b.WriteString(strings.ToLower(s[last:loc[0]]))
 		b.WriteString(s[loc[0]:loc[1]])
 		last = loc[1]

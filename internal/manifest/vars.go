@@ -6,14 +6,18 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 )
+
+// The regular expressions of this package are compiled on first use
+// (sync.OnceValue): module mode, which reads no manifest, need not hold them.
 
 // varRE is Python's os.path.expandvars (posixpath, ASCII): $NAME of word
 // characters, or ${anything but a closing brace}. iotedgedev applies it to
 // the deployment template and to module.json (utility.py,
 // get_file_contents); the VS Code extension's expandEnv reads the same
 // $NAME and ${NAME}.
-var varRE = regexp.MustCompile(`\$(\w+|\{[^}]*\})`)
+var varRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$(\w+|\{[^}]*\})`) })
 
 // neverExpanded are the names the VS Code extension never replaces: the
 // manifest's own $-names, which are no variables.
@@ -29,7 +33,7 @@ func (v Vars) expand(s string) (string, []string) {
 		return s, nil
 	}
 	var left []string
-	out := varRE.ReplaceAllStringFunc(s, func(m string) string {
+	out := varRE().ReplaceAllStringFunc(s, func(m string) string {
 		name := m[1:]
 		if strings.HasPrefix(name, "{") {
 			name = name[1 : len(name)-1]
@@ -52,7 +56,7 @@ func unresolvedIn(s string) []string {
 		return nil
 	}
 	var out []string
-	for _, m := range varRE.FindAllString(s, -1) {
+	for _, m := range varRE().FindAllString(s, -1) {
 		name := strings.TrimSuffix(strings.TrimPrefix(m[1:], "{"), "}")
 		if !neverExpanded[name] {
 			out = append(out, m)
@@ -100,10 +104,10 @@ func LoadVars(path string, environ []string) (Vars, error) {
 }
 
 // dotenvKeyRE is python-dotenv's unquoted key.
-var dotenvKeyRE = regexp.MustCompile(`^[^=#\s]+$`)
+var dotenvKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^=#\s]+$`) })
 
 // dotenvVarRE is python-dotenv's interpolation: ${NAME} or ${NAME:-default}.
-var dotenvVarRE = regexp.MustCompile(`\$\{([^}:]*)(?::-([^}]*))?\}`)
+var dotenvVarRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{([^}:]*)(?::-([^}]*))?\}`) })
 
 // ParseDotenv reads a .env file as python-dotenv does (the parser iotedgedev
 // uses): KEY=value lines, an optional "export ", comments, values single-
@@ -131,7 +135,7 @@ func ParseDotenv(data []byte, environ Vars) (map[string]string, error) {
 		}
 		if len(key) >= 2 && (key[0] == '\'' || key[0] == '"') && key[len(key)-1] == key[0] {
 			key = key[1 : len(key)-1]
-		} else if !dotenvKeyRE.MatchString(key) {
+		} else if !dotenvKeyRE().MatchString(key) {
 			return nil, fmt.Errorf("line %d: %q is not a variable name", lineNo, key)
 		}
 		rest = strings.TrimLeft(rest, " \t")
@@ -163,8 +167,8 @@ func ParseDotenv(data []byte, environ Vars) (map[string]string, error) {
 			val = strings.TrimSpace(rest)
 		}
 		if interpolate {
-			val = dotenvVarRE.ReplaceAllStringFunc(val, func(m string) string {
-				sm := dotenvVarRE.FindStringSubmatch(m)
+			val = dotenvVarRE().ReplaceAllStringFunc(val, func(m string) string {
+				sm := dotenvVarRE().FindStringSubmatch(m)
 				if v, ok := environ[sm[1]]; ok && v != "" {
 					return v
 				}
