@@ -65,6 +65,11 @@ type Daemon struct {
 	// OnPolicy, when set, is told of every policy put in force, the
 	// default one first (the metrics endpoint follows it).
 	OnPolicy func(*policy.Policy)
+	// Idle, when set, is called each time the loop goes back to waiting
+	// after a cycle, its report published and its method reply handed over.
+	// Module mode gives the cycle's freed heap back to the OS there: what a
+	// cycle allocated is garbage for the minutes until the next one.
+	Idle func()
 
 	scrub *redact.Scrubber
 
@@ -88,6 +93,7 @@ type Daemon struct {
 	failed    bool // the last publication (or twin read) left something undone: retry with backoff
 	needTwin  bool // a twin read after a trigger failed
 	needAdopt bool // ... after a reconnection: adopt its reported properties
+	cycled    bool // a cycle ran since the loop last waited: Idle is due
 
 	mu       sync.Mutex
 	last     *report.Report // scrubbed

@@ -415,6 +415,37 @@ func TestRunStopsAndFlushes(t *testing.T) {
 	}
 }
 
+// TestIdleFollowsEachCycle: Idle is called once after each cycle, the
+// scheduled one and the one runChecks asks for, after its reply.
+func TestIdleFollowsEachCycle(t *testing.T) {
+	h := newHarness()
+	idle := make(chan struct{}, 4)
+	h.d.Idle = func() { idle <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.d.Run(ctx) }()
+	wait := func(after string) {
+		t.Helper()
+		select {
+		case <-idle:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Idle was not called after %s", after)
+		}
+	}
+	wait("the first cycle")
+	if code, _ := h.hub.methods["runChecks"](nil); code != 200 {
+		t.Fatalf("runChecks = %d", code)
+	}
+	wait("the cycle of runChecks")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if cycles, extra := len(h.cyc.ranPolicies()), len(idle); cycles != 2 || extra != 0 {
+		t.Errorf("%d cycles and %d calls of Idle, want 2 and 2", cycles, 2+extra)
+	}
+}
+
 // TestOversizedDesiredIsRejected: desired properties over policy.MaxBytes
 // are rejected with the bound named, and the last good policy stays.
 func TestOversizedDesiredIsRejected(t *testing.T) {

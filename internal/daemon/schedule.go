@@ -85,6 +85,10 @@ func (d *Daemon) loop(ctx context.Context) error {
 		case !d.failed:
 			backoff = 0
 		}
+		if d.cycled && d.Idle != nil {
+			d.Idle()
+		}
+		d.cycled = false
 		d.phase("waiting for the next cycle")
 		select {
 		case <-ctx.Done():
@@ -158,6 +162,7 @@ func resetTimer(t *time.Timer, d time.Duration) {
 func (d *Daemon) cycle(ctx context.Context) *report.Report {
 	d.phase("running a cycle")
 	rep := d.Cycle.Run(ctx, d.pol)
+	d.cycled = true
 	if ctx.Err() != nil {
 		return nil // cut short by shutdown: its findings are not facts
 	}
