@@ -5,7 +5,6 @@
 package redact
 
 import (
-	"bytes"
 	"io"
 	"net/url"
 	"regexp"
@@ -167,36 +166,104 @@ func LooksSecretValue(v string) bool {
 	return upper > 0 && lower > 0 && digit > 0
 }
 
-// Bytes returns b with every secret masked.
+// Bytes returns b with every secret masked; b itself when it holds none.
 func (s *Scrubber) Bytes(b []byte) []byte {
+	out, changed := s.scrub(string(b))
+	if !changed {
+		return b
+	}
+	return []byte(out)
+}
+
+// String is Bytes for strings; v itself, not a copy, when it holds no secret.
+func (s *Scrubber) String(v string) string {
+	out, _ := s.scrub(v)
+	return out
+}
+
+// scrub masks the known secrets and what the patterns catch in v, and says
+// whether it masked anything. A pattern runs only on text that holds what
+// each of its matches holds (needs): a report is thousands of short strings
+// with nothing to mask, and each skipped scan is a regular expression not
+// run and a copy not made, every cycle.
+func (s *Scrubber) scrub(v string) (string, bool) {
+	orig := v
 	s.mu.RLock()
 	for _, sec := range s.secrets {
-		if bytes.Contains(b, []byte(sec)) {
-			b = bytes.ReplaceAll(b, []byte(sec), []byte(Mask))
+		if strings.Contains(v, sec) {
+			v = strings.ReplaceAll(v, sec, Mask)
 		}
 	}
 	s.mu.RUnlock()
 	for i, p := range patterns {
-		switch i {
-		case 4:
-			b = p.ReplaceAll(b, []byte("://"+Mask+"@"))
-			continue
-		case 5:
-			b = p.ReplaceAll(b, []byte(Mask+"@$1"))
+		if !needs[i](v) {
 			continue
 		}
-		b = p.ReplaceAllFunc(b, func(m []byte) []byte {
-			if k := bytes.IndexByte(m, '='); k > 0 && i == 0 {
-				return append(append([]byte{}, m[:k+1]...), Mask...)
+		switch i {
+		case 4:
+			v = p.ReplaceAllString(v, "://"+Mask+"@")
+			continue
+		case 5:
+			v = p.ReplaceAllString(v, Mask+"@$1")
+			continue
+		}
+		v = p.ReplaceAllStringFunc(v, func(m string) string {
+			if k := strings.IndexByte(m, '='); k > 0 && i == 0 {
+				return m[:k+1] + Mask
 			}
-			return []byte(Mask)
+			return Mask
 		})
 	}
-	return b
+	if v == orig {
+		return orig, false
+	}
+	return v, true
 }
 
-// String is Bytes for strings.
-func (s *Scrubber) String(v string) string { return string(s.Bytes([]byte(v))) }
+// needs tells, for each of patterns, whether v holds what every match of
+// that pattern holds; when it does not, the pattern cannot match v.
+var needs = []func(v string) bool{
+	func(v string) bool { return strings.IndexByte(v, '=') >= 0 },
+	func(v string) bool { return strings.Contains(v, "SharedAccessSignature sr=") },
+	func(v string) bool { return strings.Contains(v, "PRIVATE KEY-----") },
+	// (?i) folds some non-ASCII letters to ASCII ones (ſ to s, K to k):
+	// text with any non-ASCII byte is left to the pattern.
+	func(v string) bool {
+		return !isASCII(v) || containsFoldASCII(v, "bearer") || containsFoldASCII(v, "basic")
+	},
+	func(v string) bool { return strings.Contains(v, "://") && strings.IndexByte(v, '@') >= 0 },
+	func(v string) bool { return strings.IndexByte(v, '@') >= 0 && strings.IndexByte(v, ':') >= 0 },
+}
+
+func isASCII(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFoldASCII tells whether v holds word, a lower-case ASCII word, in
+// any case.
+func containsFoldASCII(v, word string) bool {
+	for i := 0; i+len(word) <= len(v); i++ {
+		j := 0
+		for ; j < len(word); j++ {
+			c := v[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != word[j] {
+				break
+			}
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
+}
 
 // Writer wraps w so that everything written through it is scrubbed. Each
 // Write is scrubbed on its own, which suits line-oriented writers such as

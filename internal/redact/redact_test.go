@@ -116,3 +116,78 @@ func TestScrubRegistryLogin(t *testing.T) {
 		}
 	}
 }
+
+// scrubCorpus holds text with and without what the patterns catch, in
+// several cases and with the non-ASCII letters that (?i) folds to ASCII.
+var scrubCorpus = []string{
+	"", "plain text", "m is running (0 restarts)", "x=y", "HostName=h;SharedAccessKey=abc==", "sig=abc%3D&se=1",
+	"PASSWORD=hunter2", "pwd=x y", "SharedAccessSignature sr=h%2Fdevices&sig=abc", "Authorization: Bearer abcdefgh12345678",
+	"BASIC QWxhZGRpbjpvcGVu", "baſic QWxhZGRpbjpvcGVu", "bearer short", "BeArEr abcdefghijklmnop",
+	"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY----- no end",
+	"https://user:pw@registry.example.com/v2", "amqps://a:b@c", "http://edgeHub:9600/metrics", "user:pw-1@contoso.azurecr.io/sensor:1.0",
+	"alpine:3.19@sha256:0123456789abcdef", "mail me: a@b", "(robot$ci:pw:2@registry.local:5000/a/b)", "ſig=abc", "ßig=1",
+	"tok3n and hunter2-not-for-you", `{"a":"b=c","d":"e@f:g"}`, "Kelvin K sign: bearer",
+}
+
+// FuzzNeedsNeverSkipAMatch: a pattern whose needs say no cannot match.
+func FuzzNeedsNeverSkipAMatch(f *testing.F) {
+	for _, s := range scrubCorpus {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		for i, p := range patterns {
+			if p.MatchString(v) && !needs[i](v) {
+				t.Errorf("pattern %d (%s) matches %q, but its needs say it cannot", i, p, v)
+			}
+		}
+	})
+}
+
+// TestScrubAsEveryPatternRun: the scrubber's output is that of running every
+// pattern on every text, the way it was done before the needs.
+func TestScrubAsEveryPatternRun(t *testing.T) {
+	s := NewScrubber()
+	s.AddEnv(NewPolicy(nil), map[string]string{"DB_PASSWORD": "hunter2-not-for-you", "API_TOKEN": "tok3n"})
+	everyPattern := func(b []byte) []byte {
+		for _, sec := range s.secrets {
+			b = bytes.ReplaceAll(b, []byte(sec), []byte(Mask))
+		}
+		for i, p := range patterns {
+			switch i {
+			case 4:
+				b = p.ReplaceAll(b, []byte("://"+Mask+"@"))
+				continue
+			case 5:
+				b = p.ReplaceAll(b, []byte(Mask+"@$1"))
+				continue
+			}
+			b = p.ReplaceAllFunc(b, func(m []byte) []byte {
+				if k := bytes.IndexByte(m, '='); k > 0 && i == 0 {
+					return append(append([]byte{}, m[:k+1]...), Mask...)
+				}
+				return []byte(Mask)
+			})
+		}
+		return b
+	}
+	for _, in := range scrubCorpus {
+		want := string(everyPattern([]byte(in)))
+		if got := s.String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+		if got := string(s.Bytes([]byte(in))); got != want {
+			t.Errorf("Bytes(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestStringWithoutSecretsAllocatesNothing: text with nothing to mask comes
+// back as it is, without a copy.
+func TestStringWithoutSecretsAllocatesNothing(t *testing.T) {
+	s := NewScrubber()
+	s.AddEnv(NewPolicy(nil), map[string]string{"DB_PASSWORD": "hunter2-not-for-you"})
+	in := "module m is running (0 restarts) since 2026-11-22T10:00:00Z"
+	if n := testing.AllocsPerRun(100, func() { _ = s.String(in) }); n != 0 {
+		t.Errorf("String allocates %.0f times on text with no secret", n)
+	}
+}
