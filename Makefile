@@ -5,7 +5,7 @@
 #   make vet         go vet ./...
 #   make lint        golangci-lint at a pinned version (installed on first use)
 #   make test        fast tier: -short -race, packages in parallel, no engine
-#   make test-e2e    engine tier: no -short, one package at a time (needs Docker)
+#   make test-e2e    engine tier: no -short, two packages at a time (needs Docker)
 #   make ci          all of the above, in that order
 
 GO ?= go
@@ -17,11 +17,21 @@ GOLANGCI_LINT_DIR := $(CURDIR)/bin/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)
 GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 
 # The engine tier runs every package without -short, so each test that the
-# fast tier skips (Docker engine, node/npm, the fixed port 8883) runs here;
-# the rest runs a second time, without -race, in a few seconds. Narrow it
-# while working, e.g. make test-e2e ENGINE_PKGS=./internal/e2e
-ENGINE_PKGS ?= ./...
-ENGINE_TIMEOUT ?= 40m
+# fast tier skips (Docker engine, node/npm, chromium, port 8883) runs here;
+# the rest runs a second time, without -race, in a few seconds. Two packages
+# run at a time: tests take turns for the engine's module names and each
+# in-process edgeHub has a loopback address of its own
+# (internal/testenv/hostlock). internal/e2e, the longest, is named first so
+# that it starts first. Narrow it while working, e.g.
+# make test-e2e ENGINE_PKGS=./internal/e2e
+#
+# Package timeouts are at least twice the longest package's time measured on
+# a 2-core machine (README, "Development"): the fast tier's longest package
+# takes about 15 s under -race, the engine tier's (internal/e2e) about 6
+# minutes, alone or beside the others.
+ENGINE_PKGS ?= ./internal/e2e ./...
+ENGINE_TIMEOUT ?= 15m
+FAST_TIMEOUT ?= 3m
 
 .PHONY: ci fmt-check vet lint tools test test-e2e
 
@@ -43,10 +53,10 @@ lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
 
 test:
-	$(GO) test -short -race -count=1 ./...
+	$(GO) test -short -race -count=1 -timeout $(FAST_TIMEOUT) ./...
 
 test-e2e:
-	$(GO) test -p 1 -count=1 -timeout $(ENGINE_TIMEOUT) $(ENGINE_PKGS)
+	$(GO) test -p 2 -count=1 -timeout $(ENGINE_TIMEOUT) $(ENGINE_PKGS)
 
 # `make sync-testdata SHARED=DIR` refreshes the repository's copies of the check
 # catalogs and the real fixtures (testdata/SOURCES.md names where each comes

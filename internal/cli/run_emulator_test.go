@@ -17,6 +17,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/cli"
 	"github.com/edge-readiness/edge-readiness/internal/emulator"
 	"github.com/edge-readiness/edge-readiness/internal/report"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 type syncBuffer struct {
@@ -63,17 +64,32 @@ var workloadDir = sync.OnceValue(func() string {
 	return dir
 })
 
+// edgeHubHosts is each test's loopback address for edgeHub's port 8883
+// (hostlock.EdgeHubHost), kept across the emulator's restarts in the test:
+// the module reconnects to the gateway it was given.
+var edgeHubHosts sync.Map // *testing.T -> string
+
+// startEmulator starts the emulator on port 8883 of the test's own loopback
+// address, which the module's IOTEDGE_GATEWAYHOSTNAME names.
 func startEmulator(t *testing.T, stateDir string) *emulator.Emulator {
 	t.Helper()
+	h, ok := edgeHubHosts.Load(t)
+	if !ok {
+		h = hostlock.EdgeHubHost(t)
+		edgeHubHosts.Store(t, h)
+		t.Cleanup(func() { edgeHubHosts.Delete(t) })
+	}
+	host := h.(string)
+	addr := net.JoinHostPort(host, hostlock.EdgeHubPort)
 	waitFor(t, "port 8883 to be free", 60*time.Second, func() bool {
-		l, err := net.Listen("tcp", "127.0.0.1:8883")
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return false
 		}
 		l.Close()
 		return true
 	})
-	emu, err := emulator.New(emulator.Config{StateDir: stateDir, WorkloadDir: workloadDir(), MQTTAddr: "127.0.0.1:8883",
+	emu, err := emulator.New(emulator.Config{StateDir: stateDir, WorkloadDir: workloadDir(), MQTTAddr: addr, GatewayHostname: host,
 		ServiceAddr: "127.0.0.1:0", Modules: map[string]emulator.ModuleIdentity{"readiness": {}}})
 	if err != nil {
 		t.Fatal(err)
@@ -115,8 +131,8 @@ func messages(emu *emulator.Emulator, kind string) []emulator.Message {
 
 // TestRunAgainstEmulator runs module mode against the edgeHub emulator: the
 // real MQTT client, workload API signing and trust bundle, twin and methods.
-// The emulator listens on the fixed port 8883, so the test belongs to the
-// engine tier (packages one at a time): skipped with -short.
+// The emulator listens on port 8883 (of a loopback address of the test's
+// own), so the test belongs to the engine tier: skipped with -short.
 func TestRunAgainstEmulator(t *testing.T) {
 	if testing.Short() {
 		t.Skip("engine tier only (the fixed port 8883): skipped with -short; run `make test-e2e`")

@@ -25,9 +25,13 @@ const emulatorImage = "er-test/edgehub-emulator:e2e"
 
 // buildEmulatorImage builds the emulator as a static binary on the host and
 // puts it in a FROM scratch image.
-func buildEmulatorImage(t *testing.T, root string) {
+func buildEmulatorImage(t testenv.TB, root string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "er-e2e-emulator-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "edgehub-emulator"), "./internal/emulator/cmd/edgehub-emulator")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
@@ -140,13 +144,13 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 // through the emulator's IoT Hub service side, as an operator would.
 func TestDeviceInABox(t *testing.T) {
 	testenv.RequireDocker(t)
+	t.Parallel() // after the other tests: its images are built meanwhile (TestMain)
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	buildEmulatorImage(t, root)
-	testenv.BuildImage(t, root, "Dockerfile.amd64", imageTag, map[string]string{
-		"BUILDER_IMAGE": testenv.GoToolchainImage(t), "VERSION": "0.0.0-box"})
+	buildImage(t, root)
 
 	d := testenv.NewDevice(t)
 	d.DeviceID = "box-device"

@@ -24,8 +24,53 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
 )
 
-// imageTag is the tag the image test builds.
-const imageTag = "er-test/edge-readiness:e2e"
+// imageTag is the tag the image test builds, imageVersion the version
+// it is built with (the Dockerfiles' VERSION argument).
+const (
+	imageTag     = "er-test/edge-readiness:e2e"
+	imageVersion = "0.0.0-e2e"
+)
+
+// crossImages are the images of other platforms TestCrossImages builds:
+// module.json's platform key and docker build's --platform.
+var crossImages = []struct{ name, platform string }{
+	{"arm32v7", "linux/arm/v7"},
+	{"arm64v8", "linux/arm64"},
+}
+
+// buildImage builds Dockerfile.amd64 as imageTag with the classic builder,
+// from the local Go toolchain image.
+func buildImage(t testenv.TB, root string) {
+	t.Helper()
+	testenv.BuildImage(t, root, "Dockerfile.amd64", imageTag, map[string]string{
+		"BUILDER_IMAGE": testenv.GoToolchainImage(t),
+		"VERSION":       imageVersion,
+	})
+}
+
+// buildCrossImage builds the Dockerfile of a cross image with BuildKit.
+func buildCrossImage(t testenv.TB, root, name, platform string) string {
+	t.Helper()
+	tag := imageTag + "-" + name
+	testenv.BuildImageFor(t, root, "Dockerfile."+name, tag, platform, map[string]string{
+		"BUILDER_IMAGE": testenv.GoToolchainImage(t),
+		"VERSION":       imageVersion,
+	})
+	return tag
+}
+
+// prebuildImages builds, one after another, every image the tests of this
+// package build: TestMain starts it in the background, so that the builds
+// proceed while the tests that need no image run, and the tests that need
+// one (TestDeviceInABox, TestImage, TestCrossImages: they call t.Parallel,
+// so they run after the others) find it built and their own build cached.
+func prebuildImages(t testenv.TB, root string) {
+	buildImage(t, root)
+	buildEmulatorImage(t, root)
+	for _, c := range crossImages {
+		buildCrossImage(t, root, c.name, c.platform)
+	}
+}
 
 // TestImage builds Dockerfile.amd64 with the local Go toolchain image as
 // builder and the engine's classic builder (the one iotedgedev builds with),
@@ -37,15 +82,12 @@ const imageTag = "er-test/edge-readiness:e2e"
 // edgeAgent and sees the device's modules.
 func TestImage(t *testing.T) {
 	ver := engineVersion(t)
+	t.Parallel() // after the other tests: its image is built meanwhile (TestMain)
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	builder := testenv.GoToolchainImage(t)
-	testenv.BuildImage(t, root, "Dockerfile.amd64", imageTag, map[string]string{
-		"BUILDER_IMAGE": builder,
-		"VERSION":       "0.0.0-e2e",
-	})
+	buildImage(t, root)
 	t.Logf("image %s: %.1f MiB", imageTag, float64(testenv.ImageSize(t, imageTag))/(1<<20))
 	checkImage(t, imageTag, elf.EM_X86_64, map[string]string{"GOARCH": "amd64"}, platform{"linux", "amd64", ""})
 
@@ -113,34 +155,29 @@ func TestImage(t *testing.T) {
 // snapshot, whose report must be the host binary's. Skipped with -short.
 func TestCrossImages(t *testing.T) {
 	testenv.SkipIfShort(t, "builds images on the engine")
+	t.Parallel() // after the other tests: its images are built meanwhile (TestMain)
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	builder := testenv.GoToolchainImage(t)
 	snapshot := filepath.Join(root, filepath.FromSlash(exampleSnapshot))
 	hostOut, hostCode := runBinary(t, "", binary, "check", "--snapshot", snapshot, "--format", "json")
 	if hostCode != 1 {
 		t.Fatalf("the host binary on %s exited with %d, want 1 (notReady)", exampleSnapshot, hostCode)
 	}
 	want := reportFindings(t, "the host binary", hostOut)
-	for _, c := range []struct {
-		name     string // module.json's platform key
-		platform string // docker build --platform
+	for i, c := range []struct {
 		want     platform
 		machine  elf.Machine
 		settings map[string]string
 		qemu     string
 	}{
-		{"arm32v7", "linux/arm/v7", platform{"linux", "arm", "v7"}, elf.EM_ARM, map[string]string{"GOARCH": "arm", "GOARM": "7"}, "qemu-arm-static"},
-		{"arm64v8", "linux/arm64", platform{"linux", "arm64", ""}, elf.EM_AARCH64, map[string]string{"GOARCH": "arm64"}, "qemu-aarch64-static"},
+		{platform{"linux", "arm", "v7"}, elf.EM_ARM, map[string]string{"GOARCH": "arm", "GOARM": "7"}, "qemu-arm-static"},
+		{platform{"linux", "arm64", ""}, elf.EM_AARCH64, map[string]string{"GOARCH": "arm64"}, "qemu-aarch64-static"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			tag := imageTag + "-" + c.name
-			testenv.BuildImageFor(t, root, "Dockerfile."+c.name, tag, c.platform, map[string]string{
-				"BUILDER_IMAGE": builder,
-				"VERSION":       "0.0.0-e2e",
-			})
+		name, pf := crossImages[i].name, crossImages[i].platform
+		t.Run(name, func(t *testing.T) {
+			tag := buildCrossImage(t, root, name, pf)
 			t.Logf("image %s: %.1f MiB", tag, float64(testenv.ImageSize(t, tag))/(1<<20))
 			bin := checkImage(t, tag, c.machine, c.settings, c.want)
 
@@ -150,18 +187,18 @@ func TestCrossImages(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, code := runBinary(t, qemu, exe, "check", "--help")
-			t.Logf("%s %s check --help: exit code %d", c.qemu, c.name, code)
+			t.Logf("%s %s check --help: exit code %d", c.qemu, name, code)
 			if code != 0 || !bytes.Contains(out, []byte("usage: edge-readiness check [flags]")) || !bytes.Contains(out, []byte("-snapshot")) {
-				t.Errorf("%s check --help: exit code %d, want 0 and the usage of check\n%s", c.name, code, out)
+				t.Errorf("%s check --help: exit code %d, want 0 and the usage of check\n%s", name, code, out)
 			}
 			out, code = runBinary(t, qemu, exe, "check", "--snapshot", snapshot, "--format", "json")
-			got := reportFindings(t, c.name+" under "+c.qemu, out)
-			t.Logf("%s %s check --snapshot %s --format json: exit code %d, %d findings", c.qemu, c.name, exampleSnapshot, code, len(got))
+			got := reportFindings(t, name+" under "+c.qemu, out)
+			t.Logf("%s %s check --snapshot %s --format json: exit code %d, %d findings", c.qemu, name, exampleSnapshot, code, len(got))
 			if code != 1 {
-				t.Errorf("%s check --snapshot: exit code %d, want 1 (notReady)", c.name, code)
+				t.Errorf("%s check --snapshot: exit code %d, want 1 (notReady)", name, code)
 			}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Errorf("%s's findings on %s differ from the host binary's:\n%s\nhost:\n%s", c.name, exampleSnapshot,
+				t.Errorf("%s's findings on %s differ from the host binary's:\n%s\nhost:\n%s", name, exampleSnapshot,
 					strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})

@@ -75,8 +75,8 @@ func leakDevice(t *testing.T) *testenv.Device {
 	return d
 }
 
-// startLeakEmulator starts the edgeHub emulator in-process on 127.0.0.1:8883
-// with the module identity "readiness".
+// startLeakEmulator starts the edgeHub emulator in-process (port 8883 of a
+// loopback address of the test's own) with the module identity "readiness".
 func startLeakEmulator(t *testing.T) *emulator.Emulator {
 	t.Helper()
 	return testenv.StartEmulator(t, emulator.Config{WorkloadDir: inProcessWorkloadDir(t)})
@@ -258,7 +258,7 @@ func TestGathererLeavesNothingBehind(t *testing.T) {
 	cycles := leakCycles(t)
 	d := leakDevice(t)
 	emu := startLeakEmulator(t)
-	environ := []string{"IOTEDGE_WORKLOADURI=unix://" + emu.WorkloadSocket("readiness"), "IOTEDGE_GATEWAYHOSTNAME=localhost",
+	environ := []string{"IOTEDGE_WORKLOADURI=unix://" + emu.WorkloadSocket("readiness"), "IOTEDGE_GATEWAYHOSTNAME=" + moduleEnv(t, emu)["IOTEDGE_GATEWAYHOSTNAME"],
 		"IOTEDGE_DEVICEID=" + d.DeviceID, "IOTEDGE_MODULEID=readiness"}
 
 	g := facts.OpenGatherer(facts.Config{DockerHost: "unix:///var/run/docker.sock", MetricsExplicit: true,

@@ -3,8 +3,12 @@
 // shipped Dockerfiles, module.json and deployment manifest.
 //
 // Tests that start a device use the fixed container names of IoT Edge
-// (edgeAgent, edgeHub): none of them may call t.Parallel, and packages must
-// run one at a time (go test -p 1 ./..., as .ci/run does).
+// (edgeAgent, edgeHub): testenv's Device.Start takes turns for them
+// (internal/testenv/hostlock), across tests and test processes, so the
+// engine tier runs packages side by side. The image builds are slow and
+// need no device: TestMain starts them in the background
+// (prebuildImages), and the tests that need an image call t.Parallel, so
+// that they run last, when the builds are done.
 package e2e
 
 import (
@@ -12,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,7 +58,16 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	start := time.Now()
+	flag.Parse()
+	waitBuilds := func() error { return nil }
+	if !testing.Short() {
+		waitBuilds = testenv.InBackground(func(t testenv.TB) { prebuildImages(t, root) })
+	}
 	code := m.Run()
+	if err := waitBuilds(); err != nil && code == 0 {
+		// A test that needed the image built it itself and said what failed.
+		fmt.Fprintln(os.Stderr, "e2e: the background image builds stopped:", err)
+	}
 	if workloadDir != "" {
 		os.RemoveAll(workloadDir)
 	}

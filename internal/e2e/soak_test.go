@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/sink"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 // countingWriter keeps the tail of what is written and counts lines that
@@ -44,11 +46,12 @@ func (w *countingWriter) count() int {
 // soakEmulator starts an emulator as strict as edgeHub, with tokens that
 // expire after a few seconds, over the same state and workload socket each
 // time (an edgeHub restart).
-func soakEmulator(t *testing.T, state, workload string) *emulator.Emulator {
+func soakEmulator(t *testing.T, host, state, workload string) *emulator.Emulator {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		emu, err := emulator.New(emulator.Config{StateDir: state, WorkloadDir: workload, MQTTAddr: "127.0.0.1:8883", ServiceAddr: "127.0.0.1:0",
+		emu, err := emulator.New(emulator.Config{StateDir: state, WorkloadDir: workload, ServiceAddr: "127.0.0.1:0",
+			MQTTAddr: net.JoinHostPort(host, hostlock.EdgeHubPort), GatewayHostname: host,
 			Modules: map[string]emulator.ModuleIdentity{"readiness": {}},
 			EdgeHub: emulator.EdgeHubConfig{ReauthPeriod: 300 * time.Millisecond, TokenMaxAge: soakTokenAge,
 				MethodSubscriptionDelay: time.Second}})
@@ -67,12 +70,21 @@ func soakEmulator(t *testing.T, state, workload string) *emulator.Emulator {
 // soakTokenAge is how long a connection's token lives in the soak: edgeHub
 // drops the module that often (an hour on a device). It must outlive the
 // method-subscription delay (1 s here, 3 s on edgeHub), or no call gets through.
-const soakTokenAge = 3 * time.Second
+const soakTokenAge = 2 * time.Second
+
+// soakOffline is how long IoT Hub is unreachable in each offline period: two
+// cycles or more at the soak's 10 s interval, so that reports and changes
+// queue up and go out when it is back. soakOfflineRounds is how many rounds
+// have one; the third is the one in which sensor stops.
+const (
+	soakOffline       = 21 * time.Second
+	soakOfflineRounds = 3
+)
 
 // TestSoak runs the module binary against the strict emulator and the real
 // engine through every disruption a real edgeHub brings: tokens expiring
-// every few seconds (50 or more reconnections), 10 edgeHub restarts, 5
-// offline periods of several cycles, desired-property changes throughout, a
+// every few seconds (50 or more reconnections), 10 edgeHub restarts, 3
+// offline periods of two cycles or more, desired-property changes throughout, a
 // module stopped and started. Every policy version is acknowledged, the
 // module's stop and start are each reported once, runChecks answers after
 // every disruption, and RSS stays flat. ER_SOAK_ROUNDS lengthens it.
@@ -87,7 +99,8 @@ func TestSoak(t *testing.T) {
 	d := testenv.NewDevice(t)
 	d.Start(t)
 	state, workload := t.TempDir(), t.TempDir()
-	emu := soakEmulator(t, state, workload)
+	host := hostlock.EdgeHubHost(t) // the same gateway across edgeHub's restarts
+	emu := soakEmulator(t, host, state, workload)
 	defer func() { emu.Close() }()
 	env := moduleEnv(t, emu)
 	env["RuntimeLogLevel"] = "info"
@@ -192,7 +205,7 @@ func TestSoak(t *testing.T) {
 		if err := emu.Close(); err != nil {
 			t.Fatal(err)
 		}
-		emu = soakEmulator(t, state, workload)
+		emu = soakEmulator(t, host, state, workload)
 		restarts++
 
 		// A desired-property change, acknowledged whatever else happens.
@@ -215,9 +228,9 @@ func TestSoak(t *testing.T) {
 		}
 
 		// IoT Hub unreachable for a few cycles.
-		if round <= 5 {
+		if round <= soakOfflineRounds {
 			emu.SetOffline(true)
-			time.Sleep(25 * time.Second)
+			time.Sleep(soakOffline)
 			emu.SetOffline(false)
 			offline++
 		}

@@ -21,6 +21,8 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
+
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 // testImage is built locally from the host's static busybox: no registry is
@@ -134,6 +136,9 @@ func freePort(t *testing.T) string {
 
 func TestGatherRealEngine(t *testing.T) {
 	cli := realDocker(t)
+	// Its container is labelled as a module: other tests' devices must not
+	// see it, nor it theirs.
+	hostlock.Modules(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ensureTestImage(ctx, t, cli)

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -33,7 +34,7 @@ const builtLabelValue = "built"
 // engine's classic builder, as `DOCKER_BUILDKIT=0 docker build` would, and
 // tags it tag. The context honours contextDir/.dockerignore and is streamed.
 // It returns the engine's build output.
-func BuildImage(t testing.TB, contextDir, dockerfile, tag string, args map[string]string) string {
+func BuildImage(t TB, contextDir, dockerfile, tag string, args map[string]string) string {
 	t.Helper()
 	return buildImage(t, contextDir, dockerfile, tag, "", args)
 }
@@ -47,7 +48,7 @@ func BuildImage(t testing.TB, contextDir, dockerfile, tag string, args map[strin
 // and of the stage's platform exists (no pull), so a stage FROM
 // --platform=$BUILDPLATFORM can use GoToolchainImage. It returns the build's
 // log: the steps and their output.
-func BuildImageFor(t testing.TB, contextDir, dockerfile, tag, platform string, args map[string]string) string {
+func BuildImageFor(t TB, contextDir, dockerfile, tag, platform string, args map[string]string) string {
 	t.Helper()
 	if platform == "" {
 		t.Fatal("testenv: BuildImageFor needs a platform")
@@ -57,9 +58,10 @@ func BuildImageFor(t testing.TB, contextDir, dockerfile, tag, platform string, a
 
 // buildImage builds with the classic builder when platform is empty, else
 // with BuildKit for platform.
-func buildImage(t testing.TB, contextDir, dockerfile, tag, platform string, args map[string]string) string {
+func buildImage(t TB, contextDir, dockerfile, tag, platform string, args map[string]string) string {
 	t.Helper()
 	cli := RequireDocker(t)
+	defer lockKey(t, buildKey(contextDir, dockerfile, tag, platform, args))()
 	ignore, err := readDockerignore(filepath.Join(contextDir, ".dockerignore"))
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -159,6 +161,53 @@ func buildImage(t testing.TB, contextDir, dockerfile, tag, platform string, args
 	}
 	builtLayers.Unlock()
 	return out.String()
+}
+
+// buildKey names a build by all that makes it: two builds of one key are
+// the same build, the second a hit of the first's cache.
+func buildKey(contextDir, dockerfile, tag, platform string, args map[string]string) string {
+	keys := make([]string, 0, len(args))
+	for k := range args {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "build %s %s %s %s", contextDir, dockerfile, tag, platform)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%s", k, args[k])
+	}
+	return b.String()
+}
+
+// keyLocks holds one lock per build or image import: a test asking for an
+// image that InBackground is making waits for it, then finds it built (or
+// its build cached), rather than making it a second time beside it.
+var keyLocks sync.Map // string -> *sync.Mutex
+
+// lockKey takes the lock of key and returns its release.
+func lockKey(t TB, key string) func() {
+	t.Helper()
+	m, _ := keyLocks.LoadOrStore(key, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
+	start := time.Now()
+	mu.Lock()
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("testenv: waited %s for the same work in the background (%s)", waited.Round(time.Second), key)
+	}
+	return mu.Unlock
+}
+
+// InBackground runs f at once in a goroutine of its own, outside any test,
+// and returns a function that waits for it and returns why it stopped
+// early, if it did. It is meant for TestMain to start the image builds that
+// later tests need (BuildImage, BuildImageFor, GoToolchainImage), so that
+// they proceed while other tests run: a test that asks for an image being
+// built waits for that build, then reuses it.
+func InBackground(f func(t TB)) (wait func() error) {
+	b := &background{}
+	done := make(chan error, 1)
+	go func() { done <- b.run(f) }()
+	return sync.OnceValue(func() error { return <-done })
 }
 
 // layerRE finds the image IDs the classic builder reports for each step.

@@ -27,6 +27,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/edge-readiness/edge-readiness/internal/facts"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 // Images as a correctly configured deployment names them.
@@ -268,7 +269,9 @@ func (d *Device) Client() *client.Client { return d.cli }
 // ContainerID returns the ID of a module's container once started.
 func (d *Device) ContainerID(name string) string { return d.containers[name] }
 
-// Start removes leftovers of an earlier run, creates the azure-iot-edge
+// Start waits its turn for the engine's module names (hostlock.Modules: one
+// device at a time on the engine, whatever test process starts it), removes
+// leftovers of an earlier run, creates the azure-iot-edge
 // network when missing and the device's containers, starts them and waits
 // for them as each Module says. Everything it creates is removed when the
 // test ends.
@@ -279,6 +282,9 @@ func (d *Device) Start(t testing.TB) {
 	}
 	d.started = true
 	d.cli = RequireDocker(t)
+	// Before anything is created: the lock is released after the cleanup
+	// below has removed the device (cleanups run last in, first out).
+	hostlock.Modules(t)
 	busybox := BusyboxImage(t)
 	ctx, cancel := ctxFor(t, 5*time.Minute)
 	defer cancel()

@@ -10,8 +10,10 @@
 // a resolv.conf that names no working server.
 //
 // Device containers have the fixed names IoT Edge gives them (edgeAgent,
-// edgeHub, ...) and share the azure-iot-edge network, so tests that start a
-// Device must not run in parallel with each other, in one package or across
-// packages: never call t.Parallel in them, and run the packages one at a time
-// (go test -p 1 ./..., as .ci/run does).
+// edgeHub, ...) and share the azure-iot-edge network, so no two devices may
+// run at once, in one package or across packages: Device.Start waits its
+// turn (hostlock.Modules) and holds it until the test ends, so a test that
+// starts a device may call t.Parallel and packages may run side by side.
+// StartEmulator gives each in-process edgeHub port 8883 on a loopback address
+// of its own (hostlock.EdgeHubHost).
 package testenv

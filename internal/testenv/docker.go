@@ -15,10 +15,10 @@ import (
 //
 // With -short (the fast tier, `make test`) the test is skipped without
 // asking the engine, CI=true or not: engine tests belong to the engine tier
-// (`make test-e2e`, no -short), which runs packages one at a time. Without
+// (`make test-e2e`, no -short). Without
 // -short, when no engine answers, the test is skipped, except under CI
 // (CI=true), where it fails: CI never skips the engine tests.
-func RequireDocker(t testing.TB) *client.Client {
+func RequireDocker(t TB) *client.Client {
 	t.Helper()
 	SkipIfShort(t, "needs a Docker engine")
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -54,7 +54,7 @@ func IsCI() bool { return os.Getenv("CI") == "true" }
 // tier (`go test -short`, packages in parallel) runs no test that needs a
 // Docker engine, external tools or a fixed port. Such tests run in the
 // engine tier (`make test-e2e`: no -short, one package at a time).
-func SkipIfShort(t testing.TB, why string) {
+func SkipIfShort(t TB, why string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("engine tier only (" + why + "): skipped with -short; run `make test-e2e`")
@@ -62,7 +62,7 @@ func SkipIfShort(t testing.TB, why string) {
 }
 
 // ctxFor returns a context bounded by d and by the test's deadline.
-func ctxFor(t testing.TB, d time.Duration) (context.Context, context.CancelFunc) {
+func ctxFor(t TB, d time.Duration) (context.Context, context.CancelFunc) {
 	ctx := context.Background()
 	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
 		if dl, ok := tt.Deadline(); ok {

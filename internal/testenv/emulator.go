@@ -5,36 +5,28 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/emulator"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
-// EdgeHubMQTTAddr is where the client library dials edgeHub: the gateway
-// host name on port 8883, always. In-process emulators listen there, so the
-// tests that start one must not run in parallel.
-const EdgeHubMQTTAddr = "127.0.0.1:8883"
-
-// StartEmulator starts the edgeHub emulator in-process on EdgeHubMQTTAddr,
-// once the port is free (an earlier test's emulator may still be closing),
-// with the module identity "readiness" unless cfg names modules, a state
-// directory of the test's unless cfg names one, and the service API on a
-// free loopback port. It is closed when the test ends.
+// StartEmulator starts the edgeHub emulator in-process. The client library
+// dials edgeHub on the gateway's port 8883, always: unless cfg names its
+// MQTTAddr, the emulator listens on port 8883 of a loopback address of the
+// test's own (hostlock.EdgeHubHost), which is also its gateway host name
+// unless cfg names one, so that tests and packages with an emulator each can
+// run side by side. It has the module identity "readiness" unless cfg names
+// modules, a state directory of the test's unless cfg names one, and the
+// service API on a free loopback port. It is closed when the test ends.
 func StartEmulator(t testing.TB, cfg emulator.Config) *emulator.Emulator {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		l, err := net.Listen("tcp", EdgeHubMQTTAddr)
-		if err == nil {
-			l.Close()
-			break
+	if cfg.MQTTAddr == "" {
+		host := hostlock.EdgeHubHost(t)
+		cfg.MQTTAddr = net.JoinHostPort(host, hostlock.EdgeHubPort)
+		if cfg.GatewayHostname == "" {
+			cfg.GatewayHostname = host
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("testenv: port %s is still taken: %v", EdgeHubMQTTAddr, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
-	cfg.MQTTAddr = EdgeHubMQTTAddr
 	if cfg.ServiceAddr == "" {
 		cfg.ServiceAddr = "127.0.0.1:0"
 	}

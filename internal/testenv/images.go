@@ -43,7 +43,7 @@ var busyboxApplets = []string{"sh", "sleep", "httpd", "cat", "mkdir", "ls", "ech
 // its name. It holds the host's static busybox (Debian package
 // busybox-static) and links /bin/sh, /bin/sleep, /bin/httpd, ... to it. An
 // image of that name that exists already is reused.
-func BusyboxImage(t testing.TB) string {
+func BusyboxImage(t TB) string {
 	t.Helper()
 	cli := RequireDocker(t)
 	ensureImage(t, cli, BusyboxRef, 2*time.Minute, func(tw *tar.Writer) error {
@@ -62,7 +62,7 @@ func BusyboxImage(t testing.TB) string {
 // GOCACHE=/tmp/gocache, GOTOOLCHAIN=local, CGO_ENABLED=0 and the host's
 // GOPROXY. It stands in for golang:1.26-bookworm as the Dockerfiles'
 // BUILDER_IMAGE, since no image can be pulled.
-func GoToolchainImage(t testing.TB) string {
+func GoToolchainImage(t TB) string {
 	t.Helper()
 	cli := RequireDocker(t)
 	goroot := goEnv(t, "GOROOT")
@@ -109,7 +109,7 @@ func GoToolchainImage(t testing.TB) string {
 	return ref
 }
 
-func goEnv(t testing.TB, name string) string {
+func goEnv(t TB, name string) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", name).Output()
 	if err != nil {
@@ -120,8 +120,9 @@ func goEnv(t testing.TB, name string) string {
 
 // ensureImage imports the tar that fill writes as ref, unless ref exists.
 // The tar is streamed to the engine, never held in memory.
-func ensureImage(t testing.TB, cli *client.Client, ref string, timeout time.Duration, fill func(*tar.Writer) error, changes ...string) {
+func ensureImage(t TB, cli *client.Client, ref string, timeout time.Duration, fill func(*tar.Writer) error, changes ...string) {
 	t.Helper()
+	defer lockKey(t, "import "+ref)()
 	ctx, cancel := ctxFor(t, timeout)
 	defer cancel()
 	if _, err := cli.ImageInspect(ctx, ref); err == nil {

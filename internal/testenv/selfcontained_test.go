@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,7 @@ func TestRepositoryPointsNowhereOutside(t *testing.T) {
 		`\b` + "reference" + `/[a-z-]+\.md\b`,
 		`\b` + "seeds" + "/",
 	}, "|"))
+	literals := []string{"steer" + "ing", ".." + "/shared", "shared" + "/", ".md", "seeds" + "/"}
 	checked := 0
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -50,6 +52,12 @@ func TestRepositoryPointsNowhereOutside(t *testing.T) {
 			return nil
 		}
 		checked++
+		// Each pattern holds one of these: most files hold none, and the
+		// regular expression need not read them.
+		lower := bytes.ToLower(b)
+		if !slices.ContainsFunc(literals, func(l string) bool { return bytes.Contains(lower, []byte(l)) }) {
+			return nil
+		}
 		rel, _ := filepath.Rel(root, p)
 		for i, line := range strings.Split(string(b), "\n") {
 			if m := outside.FindString(line); m != "" {
