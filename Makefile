@@ -16,20 +16,21 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT_DIR := $(CURDIR)/bin/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)
 GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 
-# The engine tier runs every package without -short, so each test that the
-# fast tier skips (Docker engine, node/npm, chromium, port 8883) runs here;
-# the rest runs a second time, without -race, in a few seconds. Two packages
-# run at a time: tests take turns for the engine's module names and each
-# in-process edgeHub has a loopback address of its own
-# (internal/testenv/hostlock). internal/e2e, the longest, is named first so
-# that it starts first. Narrow it while working, e.g.
+# The engine tier runs, without -short, the packages whose tests the fast
+# tier skips some of (Docker engine, node/npm, chromium, port 8883): those
+# whose tests call testing.Short() or use internal/testenv, the only ways a
+# test skips under -short here. The other packages' tests would only run a
+# second time, without -race. Two packages run at a time: tests take turns
+# for the engine's module names and each in-process edgeHub has a loopback
+# address of its own (internal/testenv/hostlock). internal/e2e, the longest,
+# is named first so that it starts first. Narrow it while working, e.g.
 # make test-e2e ENGINE_PKGS=./internal/e2e
 #
 # Package timeouts are at least twice the longest package's time measured on
 # a 2-core machine (README, "Development"): the fast tier's longest package
-# takes about 15 s under -race, the engine tier's (internal/e2e) about 6
-# minutes, alone or beside the others.
-ENGINE_PKGS ?= ./internal/e2e ./...
+# takes under 30 s under -race, the engine tier's (internal/e2e) under 7
+# minutes beside the other packages.
+ENGINE_PKGS ?= ./internal/e2e $(shell grep -rlE --include='*_test.go' 'testing\.Short\(\)|internal/testenv"|testenv/hostlock"' internal module | xargs -r -n1 dirname | sort -u | sed 's|^|./|')
 ENGINE_TIMEOUT ?= 15m
 FAST_TIMEOUT ?= 3m
 
