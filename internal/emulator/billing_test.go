@@ -10,6 +10,7 @@ import (
 )
 
 func TestBillingBlocks(t *testing.T) {
+	t.Parallel()
 	m := newBillingMeter(DefaultBillingBlockSize, time.Now())
 	for _, tc := range []struct {
 		size int
@@ -36,6 +37,7 @@ func TestBillingBlocks(t *testing.T) {
 }
 
 func TestBillingMethodRule(t *testing.T) {
+	t.Parallel()
 	// The pricing page's examples: a 4 KB request with an empty response is
 	// 2 messages; a 6 KB request with a 1 KB response is 3; a call to a
 	// disconnected device is the request plus 1.
@@ -65,6 +67,7 @@ func TestBillingMethodRule(t *testing.T) {
 }
 
 func TestBilledMessageSize(t *testing.T) {
+	t.Parallel()
 	body := strings.Repeat("x", 4000)
 	// System properties count their values only; application properties
 	// their names and values; "$.x" names that are not edgeHub system
@@ -94,6 +97,7 @@ func TestBilledMessageSize(t *testing.T) {
 // TestBillingEachKind drives every metered operation through MQTT and the
 // service API and reads the meter in process and over HTTP.
 func TestBillingEachKind(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Modules["other"] = ModuleIdentity{}
 	e := startEmulator(t, cfg)

@@ -40,6 +40,7 @@ func moduleToken(t *testing.T, e *Emulator, module string, expiry time.Time) str
 // their token has expired (expiry plus the clock skew); a long-lived token
 // stays connected.
 func TestReauthenticationDropsExpiredConnections(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Modules["other"] = ModuleIdentity{}
 	cfg.EdgeHub.ReauthPeriod = 100 * time.Millisecond
@@ -69,6 +70,7 @@ func TestReauthenticationDropsExpiredConnections(t *testing.T) {
 // that reconnects with a fresh one-hour token each time sees many expiries
 // in a short test.
 func TestTokenMaxAgeRepeatsExpiries(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.EdgeHub.ReauthPeriod = 50 * time.Millisecond
 	cfg.EdgeHub.TokenMaxAge = 300 * time.Millisecond
@@ -93,6 +95,7 @@ func TestTokenMaxAgeRepeatsExpiries(t *testing.T) {
 // are expected in order: an out-of-order one is logged and ignored, and the
 // publication it skipped stays pending.
 func TestServerToClientQoS1AndPubackOrder(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	c := rawDial(t, e, testModule)
 	if rc := c.subscribe(1, "$iothub/twin/res/#", 1); rc != 1 {
@@ -140,6 +143,7 @@ func TestServerToClientQoS1AndPubackOrder(t *testing.T) {
 // hub later; a twin read shows the hub's twin, which lags behind; a patch
 // without $rid is applied and not answered.
 func TestReportedPatchSyncedAsynchronously(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.EdgeHub.ReportedSyncInterval = time.Hour // after the first sync, nothing more for the test's life
 	e := startEmulator(t, cfg)
@@ -194,6 +198,7 @@ func TestReportedPatchSyncedAsynchronously(t *testing.T) {
 // 32 KB), edgeHub still answered 204; the patch stays pending and every later
 // patch is merged into it and stuck with it.
 func TestReportedSyncFailureSticks(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.EdgeHub.ReportedSyncInterval = 20 * time.Millisecond
 	e := startEmulator(t, cfg)
@@ -235,6 +240,7 @@ func keys(m map[string]any) []string {
 // B3: a direct-method subscription takes effect only after the delay; a
 // call before it gets 404 (no connect timeout) or waits (connect timeout).
 func TestMethodSubscriptionDelay(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.EdgeHub.MethodSubscriptionDelay = time.Second
 	e := startEmulator(t, cfg)
@@ -273,6 +279,7 @@ func TestMethodSubscriptionDelay(t *testing.T) {
 // desired changes and methods do not reach the module; back online, all of
 // it flows.
 func TestOfflineMode(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.EdgeHub.OfflineTwinDelay = 300 * time.Millisecond
 	cfg.EdgeHub.MinTwinSyncPeriod = -1 // re-read the twin on reconnection however recent
@@ -358,6 +365,7 @@ func TestOfflineMode(t *testing.T) {
 // D1: offline, a module whose twin edgeHub never stored reads
 // {"desired":{},"reported":{}}, without $version.
 func TestOfflineTwinNeverSynced(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.EdgeHub.Offline = true
 	cfg.EdgeHub.OfflineTwinDelay = -1
@@ -380,6 +388,7 @@ func TestOfflineTwinNeverSynced(t *testing.T) {
 // before the hub comes back is not re-read, so a desired change made while
 // offline does not reach the module then.
 func TestOfflineRecentTwinNotResynced(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	c := rawDial(t, e, testModule)
 	c.subscribe(1, "$iothub/twin/res/#", 0)
@@ -399,6 +408,7 @@ func TestOfflineRecentTwinNotResynced(t *testing.T) {
 // C6: a packet over 262,144 bytes closes the connection; one of exactly
 // 262,144 bytes is processed.
 func TestPacketSizeLimit(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	c := rawDial(t, e, testModule)
 	topic := "devices/device1/modules/" + testModule + "/messages/events/"
@@ -427,6 +437,7 @@ func TestPacketSizeLimit(t *testing.T) {
 // C4: a PUBLISH resent with the DUP flag reaches the hub with the
 // application property mqtt-dup=true.
 func TestDupFlagBecomesProperty(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	c := rawDial(t, e, testModule)
 	topic := "devices/device1/modules/" + testModule + "/messages/events/k=v"
@@ -443,6 +454,7 @@ func TestDupFlagBecomesProperty(t *testing.T) {
 // D1: a twin GET without $rid, or an unknown twin operation, closes the
 // connection (edgeHub's topic parser throws).
 func TestMalformedTwinRequestClosesConnection(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	for _, topic := range []string{"$iothub/twin/GET/", "$iothub/twin/DELETE/?$rid=1"} {
 		for _, qos := range []byte{0, 1} {

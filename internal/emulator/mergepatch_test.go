@@ -17,6 +17,7 @@ func mustObject(t *testing.T, s string) map[string]any {
 }
 
 func TestMergePatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, target, patch, want string
 	}{
@@ -47,6 +48,7 @@ func TestMergePatch(t *testing.T) {
 }
 
 func TestMergePatchDoesNotAliasPatch(t *testing.T) {
+	t.Parallel()
 	target := map[string]any{}
 	patch := mustObject(t, `{"a":{"b":[1,{"c":2}]}}`)
 	MergePatch(target, patch)
@@ -57,6 +59,7 @@ func TestMergePatchDoesNotAliasPatch(t *testing.T) {
 }
 
 func TestDecodeObjectRefusesNonObjects(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{`[1]`, `"x"`, `null`, `{"a":`, `{} {}`, `42`} {
 		if _, err := decodeObject([]byte(s)); err == nil {
 			t.Errorf("%s: want error", s)
@@ -65,6 +68,7 @@ func TestDecodeObjectRefusesNonObjects(t *testing.T) {
 }
 
 func TestValidateReportedPatch(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", twinMaxValueLength+1)
 	bad := []string{
 		`{"a.b":1}`, `{"$version":1}`, `{"a b":1}`, `{"a#":1}`,
@@ -96,6 +100,7 @@ func TestValidateReportedPatch(t *testing.T) {
 }
 
 func TestStampMetadata(t *testing.T) {
+	t.Parallel()
 	meta := map[string]any{}
 	stampMetadata(meta, mustObject(t, `{"a":{"b":1},"c":2}`), "T1", 2)
 	stampMetadata(meta, mustObject(t, `{"a":{"d":3},"c":null}`), "T2", 3)

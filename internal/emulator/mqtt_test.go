@@ -232,6 +232,7 @@ func rawConnect(t *testing.T, e *Emulator, clientID, username, password string) 
 }
 
 func TestMQTTRefusesBadCredentials(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Modules["other"] = ModuleIdentity{}
 	e := startEmulator(t, cfg)
@@ -333,6 +334,7 @@ func (b *inbox) count() int {
 }
 
 func TestMQTTTopicIsolationAndLimits(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Modules["other"] = ModuleIdentity{}
 	e := startEmulator(t, cfg)
@@ -465,6 +467,7 @@ func bigObject(n int) string {
 }
 
 func TestMQTTDirectMethodTimeout(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	c, err := pahoConnect(t, e, testModule, "", nil)
 	if err != nil {

@@ -28,6 +28,7 @@ const nodeGatewayAddr = "127.0.0.1:8883"
 // fixed port 8883 and may run npm install, so it belongs to the engine tier:
 // skipped with -short.
 func TestNodeSDKConformance(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("engine tier only (node, npm and the fixed port 8883): skipped with -short; run `make test-e2e`")
 	}

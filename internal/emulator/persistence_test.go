@@ -12,6 +12,7 @@ import (
 // TestPersistenceAcrossRestart restarts the emulator on the same state
 // directory, like a restart of edgeHub while IoT Hub keeps its state.
 func TestPersistenceAcrossRestart(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	e1, err := New(cfg)
 	if err != nil {
@@ -99,6 +100,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 }
 
 func TestExplicitModuleKeyOverridesPersistedKey(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	if _, err := New(cfg); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ func postQuery(t *testing.T, e *Emulator, query, max string) (int, []map[string]
 // and leaves out a property the twin does not define (a module that never
 // reported). What IoT Hub's grammar does not allow is refused with 400.
 func TestQueryProjection(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	seedTwenty(t, e)
 	q := "SELECT deviceId, moduleId, connectionState, properties.reported.readiness AS readiness, " +
@@ -77,6 +78,7 @@ func TestQueryProjection(t *testing.T) {
 // its bytes, in the totals only; a fault set for a request answers it
 // (429 with Retry-After, or 500) and the next request is served.
 func TestQueryBillingAndFaults(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	seedTwenty(t, e)
 	e.ResetBilling()

@@ -10,6 +10,7 @@ import (
 )
 
 func TestVerifyModuleSASToken(t *testing.T) {
+	t.Parallel()
 	const hub, gw, device, module = "hub.azure-devices.net", "mygateway", "device1", "readiness"
 	key := newModuleKey()
 	otherKey := newModuleKey()
@@ -74,6 +75,7 @@ func TestVerifyModuleSASToken(t *testing.T) {
 // fields sr, sig, se) and like amenzhinsky/iothub's edge path (module id
 // escaped inside the resource).
 func TestVerifyNodeSDKStyleToken(t *testing.T) {
+	t.Parallel()
 	key := newModuleKey()
 	k, _ := decodeKey(key)
 	now := time.Unix(1_700_000_000, 0)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestServiceTwinAPI(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	url := e.ServiceURL() + "/twins/device1/modules/" + testModule + "?api-version=2021-04-12"
 
@@ -76,6 +77,7 @@ func TestServiceTwinAPI(t *testing.T) {
 }
 
 func TestServiceMethodModuleNotOnline(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	var got map[string]string
 	status, raw := doJSON(t, nil, "POST", e.ServiceURL()+"/twins/device1/modules/"+testModule+"/methods?api-version=2021-04-12",
@@ -95,6 +97,7 @@ func TestServiceMethodModuleNotOnline(t *testing.T) {
 }
 
 func TestEmulatorEndpoints(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	var h Health
 	if status, raw := doJSON(t, nil, "GET", e.ServiceURL()+"/emulator/health", nil, &h); status != 200 || h.Status != "ok" || len(h.Modules) != 1 {
@@ -149,6 +152,7 @@ func TestEmulatorEndpoints(t *testing.T) {
 }
 
 func TestMetricsFileServedVerbatim(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.MetricsFile = filepath.Join(t.TempDir(), "edgehub.prom")
 	const text = "# TYPE edgehub_queue_length gauge\nedgehub_queue_length{endpoint=\"iothub\",priority=\"2000000000\"} 3\n"

@@ -54,6 +54,7 @@ func seedTwenty(t *testing.T, e *Emulator) {
 }
 
 func TestServiceTLSQueryPages(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, tlsConfig(t))
 	seedTwenty(t, e)
 	cs := e.ServiceConnectionString()
@@ -101,6 +102,7 @@ func TestServiceTLSQueryPages(t *testing.T) {
 }
 
 func TestServiceTLSRefusesBadTokens(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, tlsConfig(t))
 	cs := e.ServiceConnectionString()
 	host := strings.Split(strings.TrimPrefix(cs, "HostName="), ";")[0]
@@ -161,6 +163,7 @@ func TestServiceTLSRefusesBadTokens(t *testing.T) {
 }
 
 func TestServiceTLSNeedsTheCA(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, tlsConfig(t))
 	c, err := iotservice.NewFromConnectionString(e.ServiceConnectionString()) // Azure's roots only
 	if err != nil {
@@ -174,6 +177,7 @@ func TestServiceTLSNeedsTheCA(t *testing.T) {
 }
 
 func TestServicePolicyPersists(t *testing.T) {
+	t.Parallel()
 	cfg := tlsConfig(t)
 	e := startEmulator(t, cfg)
 	cs := e.ServiceConnectionString()
@@ -186,6 +190,7 @@ func TestServicePolicyPersists(t *testing.T) {
 }
 
 func TestQueryPaging(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	seedTwenty(t, e)
 	query := func(body, cont, max string) (int, []ModuleTwin, http.Header) {
@@ -248,6 +253,7 @@ func TestQueryPaging(t *testing.T) {
 }
 
 func TestSeedFleetRefuses(t *testing.T) {
+	t.Parallel()
 	e := startEmulator(t, testConfig(t))
 	if err := e.SeedFleet("bad module", 1, func(int) map[string]any { return nil }); err == nil {
 		t.Error("a module id with a space was accepted")

@@ -16,6 +16,7 @@ import (
 )
 
 func TestWorkloadAPI(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Modules["other"] = ModuleIdentity{}
 	cfg.Modules["$edgeAgent"] = ModuleIdentity{}
