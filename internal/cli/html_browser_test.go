@@ -21,7 +21,7 @@ var updateShots = flag.Bool("update-screenshots", false, "rewrite the HTML pages
 // TestHTMLInBrowser loads the pages of check --format html from every
 // source a test can run without an engine (a deployment manifest, a
 // support bundle, a saved snapshot; the device itself is
-// internal/e2e's TestHTMLFromDevice) and of fleet --format html over 2,000
+// internal/e2e's TestFiftyModules/html) and of fleet --format html over 2,000
 // devices seeded in the emulator, in headless Chromium: no request besides
 // the page, no console error or warning (a Content-Security-Policy
 // violation is one), no serious or critical axe-core violation. It keeps

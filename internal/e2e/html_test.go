@@ -10,16 +10,11 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
 )
 
-// TestHTMLFromDevice: check --format html on the 50-module device running
-// on the engine (the source internal/cli's TestHTMLInBrowser cannot run)
-// gives a page under 150 KB that headless Chromium loads with no request,
-// no console error and no serious or critical axe-core violation. The page
-// and its screenshots are kept under bin/artefacts/html.
-func TestHTMLFromDevice(t *testing.T) {
+// fiftyHTML is TestFiftyModules' html part, on the 50-module device it
+// started.
+func fiftyHTML(t *testing.T) {
 	chromium := testenv.RequireChromium(t)
 	axe := testenv.AxeScript(t)
-	d := testenv.FiftyModules(t)
-	d.Start(t)
 
 	start := time.Now()
 	r := run(t, "check", "--format", "html")
