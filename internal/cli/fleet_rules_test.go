@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -88,24 +86,11 @@ func TestFleetListsRules(t *testing.T) {
 			}
 		}
 	}
-	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), MQTTAddr: "127.0.0.1:0", ServiceAddr: "127.0.0.1:0",
-		ServiceTLSAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emu.Close() })
-	if err := emu.SeedFleetTwins("readiness", len(docs), func(i int) emulator.FleetTwin {
-		return emulator.FleetTwin{Reported: docs[i]}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(t.TempDir(), "edge-ca.pem")
-	if err := os.WriteFile(caFile, emu.TrustBundlePEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	emu, caFile := serviceEmulator(t, 0, func(e *emulator.Emulator) error {
+		return e.SeedFleetTwins("readiness", len(docs), func(i int) emulator.FleetTwin {
+			return emulator.FleetTwin{Reported: docs[i]}
+		})
+	})
 	cs := emu.ServiceConnectionString()
 	failingOn := []string{"fleet-0001", "fleet-0003"}
 

@@ -67,8 +67,18 @@ func fleetReported(now time.Time) func(i int) map[string]any {
 // seeded fleet, without the fixed MQTT port, and writes its CA to a file.
 func fleetEmulator(t *testing.T) (emu *emulator.Emulator, caFile string) {
 	t.Helper()
+	return serviceEmulator(t, fleetPageSize, func(e *emulator.Emulator) error {
+		return e.SeedFleet("readiness", fleetSize, fleetReported(time.Now()))
+	})
+}
+
+// serviceEmulator starts an emulator with the HTTPS service API (query
+// pages of pageSize devices; 0: the emulator's default), without the fixed
+// MQTT port, seeds its twins with seed and writes its CA to a file.
+func serviceEmulator(t *testing.T, pageSize int, seed func(*emulator.Emulator) error) (emu *emulator.Emulator, caFile string) {
+	t.Helper()
 	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), MQTTAddr: "127.0.0.1:0", ServiceAddr: "127.0.0.1:0",
-		ServiceTLSAddr: "127.0.0.1:0", QueryPageSize: fleetPageSize})
+		ServiceTLSAddr: "127.0.0.1:0", QueryPageSize: pageSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +86,7 @@ func fleetEmulator(t *testing.T) (emu *emulator.Emulator, caFile string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emu.Close() })
-	if err := emu.SeedFleet("readiness", fleetSize, fleetReported(time.Now())); err != nil {
+	if err := seed(emu); err != nil {
 		t.Fatal(err)
 	}
 	caFile = filepath.Join(t.TempDir(), "edge-ca.pem")

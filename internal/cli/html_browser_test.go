@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -128,21 +127,7 @@ func TestHTMLInBrowser(t *testing.T) {
 // seeded as fleetReported says, without the fixed MQTT port.
 func seededFleet(t *testing.T, n int) (*emulator.Emulator, string) {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), MQTTAddr: "127.0.0.1:0", ServiceAddr: "127.0.0.1:0",
-		ServiceTLSAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emu.Close() })
-	if err := emu.SeedFleet("readiness", n, fleetReported(time.Now())); err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(t.TempDir(), "edge-ca.pem")
-	if err := os.WriteFile(caFile, emu.TrustBundlePEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return emu, caFile
+	return serviceEmulator(t, 0, func(e *emulator.Emulator) error {
+		return e.SeedFleet("readiness", n, fleetReported(time.Now()))
+	})
 }
