@@ -59,16 +59,23 @@ func buildCrossImage(t testenv.TB, root, name, platform string) string {
 	return tag
 }
 
-// prebuildImages builds, one after another, every image the tests of this
-// package build: TestMain starts it in the background, so that the builds
-// proceed while the tests that need no image run, and the tests that need
-// one (TestDeviceInABox, TestImage, TestCrossImages: they call t.Parallel,
-// so they run after the others) find it built and their own build cached.
-func prebuildImages(t testenv.TB, root string) {
-	buildImage(t, root)
-	buildEmulatorImage(t, root)
-	for _, c := range crossImages {
-		buildCrossImage(t, root, c.name, c.platform)
+// prebuildImages builds, one after another, the images that the tests this
+// run selects build: TestMain starts it in the background, so that the
+// builds proceed while the tests that need no image run, and the tests that
+// need one (TestDeviceInABox, TestImage, TestCrossImages: they call
+// t.Parallel, so they run after the others) find it built and their own
+// build cached. selected tells whether the run selects a test (-run, -skip).
+func prebuildImages(t testenv.TB, root string, selected func(test string) bool) {
+	if selected("TestImage") || selected("TestDeviceInABox") {
+		buildImage(t, root)
+	}
+	if selected("TestDeviceInABox") {
+		buildEmulatorImage(t, root)
+	}
+	if selected("TestCrossImages") {
+		for _, c := range crossImages {
+			buildCrossImage(t, root, c.name, c.platform)
+		}
 	}
 }
 

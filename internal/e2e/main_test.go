@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func runMain(m *testing.M) int {
 	flag.Parse()
 	waitBuilds := func() error { return nil }
 	if !testing.Short() {
-		waitBuilds = testenv.InBackground(func(t testenv.TB) { prebuildImages(t, root) })
+		waitBuilds = testenv.InBackground(func(t testenv.TB) { prebuildImages(t, root, selected) })
 	}
 	code := m.Run()
 	if err := waitBuilds(); err != nil && code == 0 {
@@ -78,6 +79,29 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// selected tells whether this run of the package runs the top-level test
+// name, as go test's -run and -skip select it (their first element, before
+// any '/'); a pattern that does not compile selects everything, and go test
+// says what is wrong with it.
+func selected(name string) bool {
+	match := func(flagName string) (matched, set bool) {
+		f := flag.Lookup(flagName)
+		if f == nil || f.Value.String() == "" {
+			return false, false
+		}
+		first, _, _ := strings.Cut(f.Value.String(), "/")
+		ok, err := regexp.MatchString(first, name)
+		return ok || err != nil, true
+	}
+	if m, set := match("test.run"); set && !m {
+		return false
+	}
+	if m, set := match("test.skip"); set && m {
+		return false
+	}
+	return true
 }
 
 func repoRoot() (string, error) {
