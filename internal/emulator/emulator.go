@@ -179,6 +179,7 @@ type Emulator struct {
 	closed      bool
 	startedAt   time.Time
 	broker      *mqtt.Server
+	mqttConns   *trackedListener
 	servers     []*http.Server
 	socketPaths []string
 	tmpDir      string
@@ -356,12 +357,14 @@ func (e *Emulator) Start(ctx context.Context) (err error) {
 		_ = ln.Close()
 		return err
 	}
-	if err := broker.AddListener(listeners.NewNet("mqtts", ln)); err != nil {
+	conns := &trackedListener{Listener: ln, conns: map[*trackedConn]struct{}{}}
+	if err := broker.AddListener(listeners.NewNet("mqtts", conns)); err != nil {
 		_ = ln.Close()
 		return err
 	}
 	e.mu.Lock()
 	e.broker = broker
+	e.mqttConns = conns
 	e.mqttAddr = ln.Addr().String()
 	e.mu.Unlock()
 	if err := broker.Serve(); err != nil {
@@ -480,7 +483,7 @@ func (e *Emulator) close() error {
 	e.mu.Lock()
 	e.closed = true
 	close(e.stop)
-	broker, servers, sockets, tmp := e.broker, e.servers, e.socketPaths, e.tmpDir
+	broker, conns, servers, sockets, tmp := e.broker, e.mqttConns, e.servers, e.socketPaths, e.tmpDir
 	e.mu.Unlock()
 
 	var errs []error
@@ -492,7 +495,25 @@ func (e *Emulator) close() error {
 		}
 	}
 	if broker != nil {
-		if err := broker.Close(); err != nil {
+		closed := make(chan error, 1)
+		go func() { closed <- broker.Close() }()
+		var err error
+		select {
+		case err = <-closed:
+		case <-time.After(time.Second):
+			// The broker reads a new connection's CONNECT with no deadline,
+			// and its Close waits for that read: a client that connected as
+			// edgeHub stopped (seen under load, a module reconnecting) would
+			// hold Close forever. Its connection ends here, as edgeHub's
+			// would when its process stops.
+			conns.closeAll()
+			select {
+			case err = <-closed:
+			case <-ctx.Done():
+				err = fmt.Errorf("mqtt broker: %w", ctx.Err())
+			}
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 		// Wait for the client goroutines (and their disconnect hooks).
@@ -511,6 +532,52 @@ func (e *Emulator) close() error {
 	}
 	e.log.Info("edgehub emulator stopped")
 	return errors.Join(errs...)
+}
+
+// trackedListener is the MQTT listener, keeping the connections it accepted
+// until they are closed, so that Close can end the ones the broker holds.
+type trackedListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[tc] = struct{}{}
+	l.mu.Unlock()
+	return tc, nil
+}
+
+// closeAll closes every connection still open.
+func (l *trackedListener) closeAll() {
+	l.mu.Lock()
+	open := make([]*trackedConn, 0, len(l.conns))
+	for c := range l.conns {
+		open = append(open, c)
+	}
+	l.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close()
+	}
+}
+
+// trackedConn leaves its listener's list when closed.
+type trackedConn struct {
+	net.Conn
+	l *trackedListener
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (e *Emulator) moduleNamesLocked() []string {

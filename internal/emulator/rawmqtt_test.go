@@ -201,3 +201,31 @@ func (c *rawClient) readPuback() uint16 {
 		}
 	}
 }
+
+// TestCloseEndsAClientThatNeverSentConnect: a client that completed TLS but
+// has not sent its CONNECT (a module reconnecting just as edgeHub stops)
+// does not hold Close, which the broker alone would make wait forever.
+func TestCloseEndsAClientThatNeverSentConnect(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t, testConfig(t))
+	conn, err := tls.Dial("tcp", e.MQTTAddr(), &tls.Config{RootCAs: e.CertPool(), ServerName: "edgeHub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	done := make(chan error, 1)
+	go func() { done <- e.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close has not returned after 30 s with a client that never sent CONNECT")
+	}
+	// The connection was ended from the emulator's side.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Error("the client's connection is still open after Close")
+	}
+}
