@@ -6,12 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/rules"
-	"github.com/edge-readiness/edge-readiness/internal/testenv/bundlezip"
 )
 
 // TestRulesSameFourWays: one policy file with the example rules (every rule
@@ -43,23 +41,7 @@ func TestRulesSameFourWays(t *testing.T) {
 	if err := os.WriteFile(policyPath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	man, err := d.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manPath := filepath.Join(dir, "deployment.json")
-	if err := os.WriteFile(manPath, man, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bfiles, _ := deviceBundle(t, d, time.Now())
-	zb, err := bundlezip.Bytes(bfiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zipPath := filepath.Join(dir, "support_bundle.zip")
-	if err := os.WriteFile(zipPath, zb, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	manPath, zipPath := deviceFiles(t, d, dir)
 	snapPath := filepath.Join(dir, "device.snapshot.json")
 
 	noEngine := []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edge-readiness/edge-readiness/internal/checks"
+	"github.com/edge-readiness/edge-readiness/internal/testenv"
 	"github.com/edge-readiness/edge-readiness/internal/testenv/bundlezip"
 )
 
@@ -19,24 +20,7 @@ import (
 // Wherever two of them can decide a finding, they decide it alike.
 func TestSameDeviceThreeWays(t *testing.T) {
 	d := gatewayDevice(t, false)
-	dir := t.TempDir()
-	man, err := d.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manPath := filepath.Join(dir, "deployment.json")
-	if err := os.WriteFile(manPath, man, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	files, _ := deviceBundle(t, d, time.Now())
-	data, err := bundlezip.Bytes(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zipPath := filepath.Join(dir, "support_bundle.zip")
-	if err := os.WriteFile(zipPath, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	manPath, zipPath := deviceFiles(t, d, t.TempDir())
 
 	noEngine := []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}
 	live := jsonReport(t, run(t, "check", "--format", "json", "--no-probes"))
@@ -116,4 +100,29 @@ func TestSameDeviceThreeWays(t *testing.T) {
 	if strings.Contains(string(fromManifest.stdout), "nonexistent") {
 		t.Errorf("a run on a manifest touched the engine")
 	}
+}
+
+// deviceFiles writes, in dir, the deployment manifest that deploys the
+// device's modules and a support bundle of the device as it runs, and
+// returns their paths: the other ways of knowing the device.
+func deviceFiles(t *testing.T, d *testenv.Device, dir string) (manPath, zipPath string) {
+	t.Helper()
+	man, err := d.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manPath = filepath.Join(dir, "deployment.json")
+	if err := os.WriteFile(manPath, man, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := deviceBundle(t, d, time.Now())
+	data, err := bundlezip.Bytes(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipPath = filepath.Join(dir, "support_bundle.zip")
+	if err := os.WriteFile(zipPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return manPath, zipPath
 }
