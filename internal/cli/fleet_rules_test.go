@@ -100,14 +100,8 @@ func TestFleetListsRules(t *testing.T) {
 	}{
 		{"json", func(t *testing.T, out string) {
 			var v struct {
-				Failing []struct {
-					ID        string   `json:"id"`
-					Devices   int      `json:"devices"`
-					Errored   int      `json:"errored"`
-					Severity  string   `json:"severity"`
-					DeviceIDs []string `json:"deviceIds"`
-				} `json:"failingChecks"`
-				Devices []struct {
+				fleetJSON // its devices, decoded here
+				Devices   []struct {
 					DeviceID string   `json:"deviceId"`
 					Failing  []string `json:"failing"`
 				} `json:"devices"`
