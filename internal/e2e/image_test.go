@@ -17,11 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
-
 	"github.com/edge-readiness/edge-readiness/internal/checks"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 // imageTag is the tag the image test builds, imageVersion the version
@@ -341,10 +340,7 @@ func checkImage(t *testing.T, tag string, machine elf.Machine, settings map[stri
 
 // hostSocket is the engine socket's path on the host.
 func hostSocket(t *testing.T) string {
-	host := os.Getenv(client.EnvOverrideHost)
-	if host == "" {
-		host = client.DefaultDockerHost
-	}
+	host := hostlock.DockerHost()
 	p, ok := strings.CutPrefix(host, "unix://")
 	if !ok {
 		t.Fatalf("the engine is at %s, not on a unix socket the module could mount", host)

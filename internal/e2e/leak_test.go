@@ -17,6 +17,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/emulator"
 	"github.com/edge-readiness/edge-readiness/internal/facts"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 // These tests guard against what a long-running module leaks per cycle: a
@@ -216,7 +217,7 @@ func TestModuleModeLeavesNothingBehind(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(ctx, cli.Env{Args: []string{"run", "--no-probes", "--docker-host", "unix:///var/run/docker.sock",
+		done <- cli.Main(ctx, cli.Env{Args: []string{"run", "--no-probes", "--docker-host", hostlock.DockerHost(),
 			"--edgehub-metrics", metricsURL(t, d, facts.EdgeHub), "--edgeagent-metrics", metricsURL(t, d, facts.EdgeAgent)},
 			Stdout: logs, Stderr: logs, Getenv: func(k string) string { return env[k] }, Environ: environOf(env)})
 	}()
@@ -261,7 +262,7 @@ func TestGathererLeavesNothingBehind(t *testing.T) {
 	environ := []string{"IOTEDGE_WORKLOADURI=unix://" + emu.WorkloadSocket("readiness"), "IOTEDGE_GATEWAYHOSTNAME=" + moduleEnv(t, emu)["IOTEDGE_GATEWAYHOSTNAME"],
 		"IOTEDGE_DEVICEID=" + d.DeviceID, "IOTEDGE_MODULEID=readiness"}
 
-	g := facts.OpenGatherer(facts.Config{DockerHost: "unix:///var/run/docker.sock", MetricsExplicit: true,
+	g := facts.OpenGatherer(facts.Config{DockerHost: hostlock.DockerHost(), MetricsExplicit: true,
 		EdgeHubMetrics: metricsURL(t, d, facts.EdgeHub), EdgeAgentMetrics: metricsURL(t, d, facts.EdgeAgent)})
 	g.NoProbes = true
 	g.DaemonJSONPath = filepath.Join(t.TempDir(), "absent.json")

@@ -23,6 +23,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/policy"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 // reportedDevice is the correct device plus historian, a module that runs,
@@ -51,7 +52,7 @@ func reportedDevice(t *testing.T, broken bool) *testenv.Device {
 // gatherAt gathers the device as the module would, with the clock at now.
 func gatherAt(t *testing.T, d *testenv.Device, now time.Time, configure func(*facts.Gatherer)) *facts.Snapshot {
 	t.Helper()
-	g := facts.OpenGatherer(facts.Config{DockerHost: "unix:///var/run/docker.sock", MetricsExplicit: true,
+	g := facts.OpenGatherer(facts.Config{DockerHost: hostlock.DockerHost(), MetricsExplicit: true,
 		EdgeHubMetrics: metricsURL(t, d, facts.EdgeHub), EdgeAgentMetrics: metricsURL(t, d, facts.EdgeAgent)})
 	t.Cleanup(func() { _ = g.Close() })
 	g.Now = func() time.Time { return now }

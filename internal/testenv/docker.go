@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
+
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 // RequireDocker returns a client of the Docker engine (DOCKER_HOST, default
@@ -31,11 +33,7 @@ func RequireDocker(t TB) *client.Client {
 		}
 	}
 	if err != nil {
-		host := os.Getenv(client.EnvOverrideHost)
-		if host == "" {
-			host = client.DefaultDockerHost
-		}
-		msg := "no Docker engine answers at " + host + ": " + err.Error() +
+		msg := "no Docker engine answers at " + hostlock.DockerHost() + ": " + err.Error() +
 			"; start one (as root: `dockerd >/tmp/dockerd.log 2>&1 &`, or run `bash .ci/run`, which installs and starts it) " +
 			"or point DOCKER_HOST at one"
 		if IsCI() {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 // EngineRequest is one request an EngineProxy received.
@@ -101,12 +101,9 @@ type EngineProxy struct {
 func NewEngineProxy(t testing.TB) *EngineProxy {
 	t.Helper()
 	RequireDocker(t)
-	engine := strings.TrimPrefix(client.DefaultDockerHost, "unix://")
-	if h := os.Getenv(client.EnvOverrideHost); h != "" {
-		if !strings.HasPrefix(h, "unix://") {
-			t.Fatalf("testenv: the engine proxy forwards to a unix socket; DOCKER_HOST is %s", h)
-		}
-		engine = strings.TrimPrefix(h, "unix://")
+	engine, ok := strings.CutPrefix(hostlock.DockerHost(), "unix://")
+	if !ok {
+		t.Fatalf("testenv: the engine proxy forwards to a unix socket; DOCKER_HOST is %s", hostlock.DockerHost())
 	}
 	// A socket path has at most 107 bytes: a short directory, not t.TempDir().
 	dir, err := os.MkdirTemp("", "er-engine-proxy-")

@@ -1,15 +1,17 @@
 // Package hostlock shares between test processes the two things of this host
 // that IoT Edge fixes and tests cannot rename: the names of the modules on
-// the Docker engine (edgeAgent, edgeHub: a module inspects every container
+// a Docker engine (edgeAgent, edgeHub: a module inspects every container
 // the engine runs) and edgeHub's MQTT port, 8883, which the client libraries
 // always dial on the gateway's address.
 //
 // With them held here rather than by running packages one at a time, the
 // engine tier runs packages side by side (go test -p 2): tests that put
-// modules on the engine take turns through Modules, across processes, and
+// modules on an engine take turns through Modules, across processes, and
 // each in-process edgeHub listens on a loopback address of its own (the
 // whole of 127.0.0.0/8 is loopback on Linux), so that emulators never wait
-// for one another's port.
+// for one another's port. The names are held per engine (DOCKER_HOST): a
+// test process pointed at a second engine (the Makefile's second lane)
+// puts its modules there while others use the first.
 //
 // It has no dependency on the rest of the project, so that any package's
 // tests can use it (internal/testenv builds on it).
@@ -47,25 +49,60 @@ func open(name string) (*os.File, error) {
 	return f, nil
 }
 
+// DefaultDockerHost is the engine address when DOCKER_HOST is not set, as
+// the Docker client has it.
+const DefaultDockerHost = "unix:///var/run/docker.sock"
+
+// DockerHost is the address of the engine this process's tests use:
+// DOCKER_HOST, or DefaultDockerHost.
+func DockerHost() string {
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return h
+	}
+	return DefaultDockerHost
+}
+
 // Modules holds, until the test ends, the right to put containers labelled
-// as IoT Edge modules on the Docker engine; it waits while another test, of
-// this process or another, holds it. A flock: the kernel releases it when a
-// process dies, so a killed run leaves nothing held.
+// as IoT Edge modules on the Docker engine of DockerHost; it waits while
+// another test, of this process or another, holds it for that engine. A
+// flock: the kernel releases it when a process dies, so a killed run leaves
+// nothing held.
 func Modules(t testing.TB) {
 	t.Helper()
-	f, err := open("engine-modules.lock")
+	modules(t, DockerHost())
+}
+
+func modules(t testing.TB, engine string) {
+	t.Helper()
+	f, err := open(modulesLockName(engine))
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	if err := flock(f, true); err != nil {
 		f.Close()
-		t.Fatalf("hostlock: the engine's module names: %v", err)
+		t.Fatalf("hostlock: the module names of the engine at %s: %v", engine, err)
 	}
 	if waited := time.Since(start); waited > time.Second {
-		t.Logf("hostlock: waited %s for the engine's module names", waited.Round(time.Second))
+		t.Logf("hostlock: waited %s for the module names of the engine at %s", waited.Round(time.Second), engine)
 	}
 	t.Cleanup(func() { f.Close() }) // closing the descriptor releases the flock
+}
+
+// modulesLockName is the lock file of an engine's module names: one per
+// address, the default socket's the same whether DOCKER_HOST names it or
+// not.
+func modulesLockName(engine string) string {
+	if engine == "" || engine == DefaultDockerHost {
+		return "engine-modules.lock"
+	}
+	name := []byte(engine)
+	for i, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			name[i] = '_'
+		}
+	}
+	return "engine-modules-" + string(name) + ".lock"
 }
 
 // EdgeHubPort is the port the client libraries dial edgeHub on.

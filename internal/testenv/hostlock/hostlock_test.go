@@ -2,6 +2,7 @@ package hostlock
 
 import (
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,5 +73,64 @@ func TestModulesTakeTurns(t *testing.T) {
 	}
 	if most.Load() != 1 {
 		t.Errorf("%d tests held the engine's module names at once, want 1", most.Load())
+	}
+}
+
+func TestModulesLockPerEngine(t *testing.T) {
+	for _, c := range []struct{ a, b string }{
+		{"", DefaultDockerHost},
+		{"unix:///run/edge-readiness-engine2/docker.sock", "unix:///run/edge-readiness-engine2/docker.sock"},
+	} {
+		if modulesLockName(c.a) != modulesLockName(c.b) {
+			t.Errorf("%q and %q are the same engine but have locks %q and %q", c.a, c.b, modulesLockName(c.a), modulesLockName(c.b))
+		}
+	}
+	names := map[string]string{}
+	for _, host := range []string{DefaultDockerHost, "unix:///run/edge-readiness-engine2/docker.sock", "tcp://127.0.0.1:2375"} {
+		name := modulesLockName(host)
+		if other, dup := names[name]; dup {
+			t.Errorf("%q and %q share the lock %q", host, other, name)
+		}
+		names[name] = host
+		if strings.ContainsAny(name, "/:") {
+			t.Errorf("lock name %q of %q is not a plain file name", name, host)
+		}
+	}
+}
+
+// TestModulesOfTwoEnginesAtOnce holds the module names of one engine and
+// takes another's without waiting, while a second taker of the first
+// engine's waits until they are released.
+func TestModulesOfTwoEnginesAtOnce(t *testing.T) {
+	one, two := "unix:///nonexistent/hostlock-test-one.sock", "unix:///nonexistent/hostlock-test-two.sock"
+	// took takes and releases an engine's names in a subtest, and closes
+	// the channel once that subtest has returned.
+	took := func(engine string) <-chan struct{} {
+		ch := make(chan struct{})
+		go func() {
+			defer close(ch)
+			t.Run("", func(t *testing.T) { modules(t, engine) })
+		}()
+		return ch
+	}
+	var sameEngine <-chan struct{}
+	t.Run("holder", func(t *testing.T) {
+		modules(t, one)
+		select {
+		case <-took(two):
+		case <-time.After(10 * time.Second):
+			t.Fatalf("taking the names of %s waited while %s's were held", two, one)
+		}
+		sameEngine = took(one)
+		select {
+		case <-sameEngine:
+			t.Fatalf("the names of %s were taken twice at once", one)
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+	select {
+	case <-sameEngine:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the names of %s were not taken once released", one)
 	}
 }
