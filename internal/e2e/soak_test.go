@@ -54,7 +54,7 @@ func soakEmulator(t *testing.T, host, state, workload string) *emulator.Emulator
 			MQTTAddr: net.JoinHostPort(host, hostlock.EdgeHubPort), GatewayHostname: host,
 			Modules: map[string]emulator.ModuleIdentity{"readiness": {}},
 			EdgeHub: emulator.EdgeHubConfig{ReauthPeriod: 300 * time.Millisecond, TokenMaxAge: soakTokenAge,
-				MethodSubscriptionDelay: time.Second}})
+				MethodSubscriptionDelay: soakSubscriptionDelay}})
 		if err == nil {
 			if err = emu.Start(context.Background()); err == nil {
 				return emu
@@ -68,9 +68,14 @@ func soakEmulator(t *testing.T, host, state, workload string) *emulator.Emulator
 }
 
 // soakTokenAge is how long a connection's token lives in the soak: edgeHub
-// drops the module that often (an hour on a device). It must outlive the
-// method-subscription delay (1 s here, 3 s on edgeHub), or no call gets through.
-const soakTokenAge = 2 * time.Second
+// drops the module that often (an hour on a device), 50 times or more in
+// the soak's hundred-odd seconds. It must outlive soakSubscriptionDelay,
+// edgeHub's delay before a new subscription to methods takes calls (3 s on
+// edgeHub), or no call gets through.
+const (
+	soakTokenAge          = 1500 * time.Millisecond
+	soakSubscriptionDelay = 500 * time.Millisecond
+)
 
 // soakOffline is how long IoT Hub is unreachable in each offline period: two
 // cycles or more at the soak's 10 s interval, so that reports and changes
@@ -80,6 +85,9 @@ const (
 	soakOffline       = 21 * time.Second
 	soakOfflineRounds = 3
 )
+
+// zeroSeconds is a stop timeout: no grace period.
+var zeroSeconds = 0
 
 // TestSoak runs the module binary against the strict emulator and the real
 // engine through every disruption a real edgeHub brings: tokens expiring
@@ -195,6 +203,7 @@ func TestSoak(t *testing.T) {
 		_ = json.Unmarshal(b, &v)
 		return v.Version
 	}
+	soakStart := time.Now()
 	wait("the first policy acknowledgement", 90*time.Second, acked(desiredVersion()))
 	runChecks("start-up")
 	rssStart, fdsStart := procFigures(t, cmd.Process.Pid)
@@ -218,7 +227,8 @@ func TestSoak(t *testing.T) {
 
 		switch round {
 		case 3:
-			if err := d.Client().ContainerStop(context.Background(), "sensor", container.StopOptions{}); err != nil {
+			// sensor (busybox sleep) ignores SIGTERM: kill it at once rather than after the 10 s grace.
+			if err := d.Client().ContainerStop(context.Background(), "sensor", container.StopOptions{Timeout: &zeroSeconds}); err != nil {
 				t.Fatal(err)
 			}
 		case 6:
@@ -235,6 +245,7 @@ func TestSoak(t *testing.T) {
 			offline++
 		}
 		runChecks(fmt.Sprintf("round %d", round))
+		t.Logf("round %d done after %s", round, time.Since(soakStart).Round(100*time.Millisecond))
 	}
 
 	// Every status change of sensor, reported once: the stop, then the start.
