@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -96,13 +97,14 @@ func modulesLockName(engine string) string {
 	if engine == "" || engine == DefaultDockerHost {
 		return "engine-modules.lock"
 	}
-	name := []byte(engine)
-	for i, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
-			name[i] = '_'
+	plain := func(c rune) rune {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-':
+			return c
 		}
+		return '_'
 	}
-	return "engine-modules-" + string(name) + ".lock"
+	return "engine-modules-" + strings.Map(plain, engine) + ".lock"
 }
 
 // EdgeHubPort is the port the client libraries dial edgeHub on.
