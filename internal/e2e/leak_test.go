@@ -319,6 +319,25 @@ func procFigures(t *testing.T, pid int) (rssKB int, fds int) {
 	return rssKB, len(ents)
 }
 
+// rssParts says how a process's resident set divides between anonymous
+// memory (heap, stacks) and file-backed pages (the binary), from
+// /proc/PID/status, for the figures in the logs.
+func rssParts(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return err.Error()
+	}
+	var anon, file string
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+			anon = strings.TrimSpace(v)
+		} else if v, ok := strings.CutPrefix(l, "RssFile:"); ok {
+			file = strings.TrimSpace(v)
+		}
+	}
+	return "anonymous " + anon + ", file-backed " + file
+}
+
 // TestModuleProcessStaysFlat runs the module binary as its own process, as on
 // a device, against the emulator and the real engine, and reads its RSS and
 // descriptors at cycle 100 and at the end: RSS within 2 MB of its value at
@@ -365,7 +384,7 @@ func TestModuleProcessStaysFlat(t *testing.T) {
 			continue
 		}
 		rss, fds := procFigures(t, cmd.Process.Pid)
-		t.Logf("cycle %d: RSS %.1f MB, %d open descriptors", i, float64(rss)/1024, fds)
+		t.Logf("cycle %d: RSS %.1f MB (%s), %d open descriptors", i, float64(rss)/1024, rssParts(cmd.Process.Pid), fds)
 		if i == 100 {
 			rss100, fds100 = rss, fds
 		}
