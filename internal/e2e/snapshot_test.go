@@ -16,6 +16,7 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/emulator"
 	"github.com/edge-readiness/edge-readiness/internal/report"
 	"github.com/edge-readiness/edge-readiness/internal/testenv"
+	"github.com/edge-readiness/edge-readiness/internal/testenv/hostlock"
 )
 
 var updateExample = flag.Bool("update-example", false, "rewrite examples/gateway.snapshot.json from the simulated gateway")
@@ -174,6 +175,9 @@ func TestExampleSnapshot(t *testing.T) {
 // keeps the whole report and carries the line as a note.
 func TestNoRuntimeSaysSo(t *testing.T) {
 	testenv.RequireDocker(t)
+	// No device on the engine meanwhile: another test's, of this process
+	// or another package's, would be a runtime (seen under load).
+	hostlock.Modules(t)
 	r := run(t, "check", "--no-probes")
 	lines := strings.Split(strings.TrimSpace(string(r.stdout)), "\n")
 	if r.code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "no IoT Edge runtime on this Docker engine") ||
