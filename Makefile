@@ -39,8 +39,8 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 # Package timeouts are at least twice the longest package's time measured on
 # this 2-core machine (README, "Development"): the fast
 # tier's longest package takes under 25 s under -race, the engine tier's
-# (internal/e2e) about 5.5 minutes alone and 7.5 with two CPU-bound
-# processes beside it, on one lane.
+# (internal/e2e, first lane) about 4 minutes alone and 7.5 with two
+# CPU-bound processes beside it.
 ENGINE_PKGS ?= ./internal/e2e $(shell grep -rlE --include='*_test.go' 'testing\.Short\(\)|internal/testenv"|testenv/hostlock"' internal module | xargs -r -n1 dirname | sort -u | sed 's|^|./|')
 ENGINE_TIMEOUT ?= 25m
 FAST_TIMEOUT ?= 3m
