@@ -10,8 +10,6 @@ package manifest
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -90,23 +88,11 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
-// maxFile bounds what Load reads: a deployment is at most 32 KB in IoT Hub;
-// a template with comments and layers is larger, never megabytes.
-const maxFile = 16 << 20
-
 // Load reads a manifest file.
 func Load(path string, opts Options) (*Manifest, error) {
-	f, err := os.Open(path)
+	data, err := readAtMost(path, maxFile, "the manifest")
 	if err != nil {
-		return nil, fmt.Errorf("reading the manifest: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the manifest %s: %w", path, err)
-	}
-	if len(data) > maxFile {
-		return nil, fmt.Errorf("manifest %s: larger than %d MB, not a deployment manifest", path, maxFile>>20)
+		return nil, err
 	}
 	m, err := Parse(data, path, opts)
 	if err != nil {

@@ -3,7 +3,6 @@ package manifest
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -70,9 +69,9 @@ func (r *imageResolver) resolve(image string) (out, why string) {
 		platform = plat
 	}
 	file := filepath.Join(dir, "module.json")
-	data, err := os.ReadFile(file)
+	data, err := readAtMost(file, maxModuleJSON, "module.json")
 	if err != nil {
-		return image, fmt.Sprintf("no module.json for it (%v)", err)
+		return image, fmt.Sprintf("no usable module.json for it (%v)", err)
 	}
 	// iotedgedev expands variables in module.json before reading it.
 	text, _ := r.vars.expand(string(data))

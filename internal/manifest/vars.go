@@ -3,7 +3,6 @@ package manifest
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -85,9 +84,9 @@ func LoadVars(path string, environ []string) (Vars, error) {
 	if path == "" {
 		return env, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readAtMost(path, maxEnvFile, "the env file")
 	if err != nil {
-		return nil, fmt.Errorf("reading the env file: %w", err)
+		return nil, err
 	}
 	file, err := ParseDotenv(data, env)
 	if err != nil {
