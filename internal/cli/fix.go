@@ -19,9 +19,6 @@ import (
 	"github.com/edge-readiness/edge-readiness/internal/sink"
 )
 
-// maxManifest bounds the manifest fix reads, as manifest.Load does.
-const maxManifest = 16 << 20
-
 // fixCmd writes a deployment manifest with the safe fixes applied and
 // prints every failing finding: fixed, or not fixed and why. It reads and
 // writes files only: never a device.
@@ -71,7 +68,7 @@ func fixCmd(_ context.Context, env Env, args []string) int {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	data, err := readBounded(mf.path)
+	data, err := manifest.ReadFile(mf.path)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -109,23 +106,6 @@ func fixCmd(_ context.Context, env Env, args []string) int {
 	// Messages quote the manifest's values: the table passes the scrubber.
 	writeFixTable(redact.NewScrubber().Writer(table), res)
 	return ExitOK
-}
-
-// readBounded reads a file of at most maxManifest bytes.
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the manifest: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the manifest %s: %w", path, err)
-	}
-	if len(data) > maxManifest {
-		return nil, fmt.Errorf("manifest %s: larger than %d MB, not a deployment manifest", path, maxManifest>>20)
-	}
-	return data, nil
 }
 
 // writeFileLike writes data to path through a temporary file in the same
@@ -211,7 +191,7 @@ func (m *manifestFlags) fixes(environ []string, pol *policy.Policy, self string,
 	if err != nil {
 		return nil, err
 	}
-	data, err := readBounded(m.path)
+	data, err := manifest.ReadFile(m.path)
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func (e *Error) Error() string {
 
 // Load reads a manifest file.
 func Load(path string, opts Options) (*Manifest, error) {
-	data, err := readAtMost(path, maxFile, "the manifest")
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,12 @@ const (
 	maxEnvFile    = 1 << 20
 )
 
+// ReadFile reads a manifest file as Load does, refusing one larger than any
+// deployment manifest: for commands that edit the text (fix).
+func ReadFile(path string) ([]byte, error) {
+	return readAtMost(path, maxFile, "the manifest")
+}
+
 // readAtMost reads the file at path, refusing one larger than max bytes;
 // what names it in errors ("the manifest", "the env file").
 func readAtMost(path string, max int64, what string) ([]byte, error) {
